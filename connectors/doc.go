@@ -1,0 +1,18 @@
+// Package connectors brings source data into insitu as Arrow record batches: CSV, Parquet, Arrow IPC
+// (file and stream) and PostgreSQL, each mapped onto the annex catalog by a small mapping file.
+//
+// Call LoadMapping to read a mapping file, then Open to stream the source it describes as validated,
+// typed Arrow records in bounded batches; the Reader's Report, read after the last batch, is the
+// source's data-quality report.
+//
+// # Arrow layout of a source
+//
+// Every record a Reader returns has the column "subject_id" first (a string: the canonical form of the
+// identifier named by the mapping's subject, see connectors/ident), then one column per mapped field,
+// named "<item>.<field>" for catalog fields (e.g. "tax_arrears_history.arrears_amount_24m") or
+// "custom.<key>" for a field the mapping declares itself. Catalog types map to Arrow types as: int →
+// int64, float → float64, bool → boolean, date → date32, string, enum and id → utf8. Each Arrow field
+// carries metadata: insitu.item, insitu.field, insitu.type, insitu.unit, insitu.provider,
+// insitu.source, insitu.sensitivity (1 public, 2 confidential, 3 personal); the subject column carries
+// insitu.id_kind. Missing values are Arrow nulls.
+package connectors
