@@ -1,0 +1,138 @@
+// Package he holds insitu's CKKS (homomorphic encryption) layer on lattigo v5: the parameter sets, and
+// — as HE mode grows — key generation per job, encrypted Arrow batches and the refresh service. Every
+// lattigo import of the project stays inside this package tree, so a move to lattigo v6 is local.
+//
+// Call NewParameters(DefaultLiteral) for the production parameter set.
+package he
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// Literal is an unchecked CKKS parameter set. Turn it into Parameters with NewParameters.
+type Literal struct {
+	// LogN is the base-2 logarithm of the ring degree; the number of slots is 2^(LogN-1) (2^LogN with
+	// RealOnly).
+	LogN int `json:"log_n"`
+	// LogQ lists the bit sizes of the ciphertext moduli: the first holds the message at level 0, each
+	// further one is consumed by one rescale (one multiplicative level).
+	LogQ []int `json:"log_q"`
+	// LogP lists the bit sizes of the key-switching moduli.
+	LogP []int `json:"log_p"`
+	// LogDefaultScale is the base-2 logarithm of the encoding scale.
+	LogDefaultScale int `json:"log_default_scale"`
+	// RealOnly selects the conjugate-invariant ring: real slots only, twice as many per ciphertext.
+	RealOnly bool `json:"real_only,omitempty"`
+	// InsecureForTesting lets NewParameters accept a set below 128-bit security. Only unit tests set
+	// it, through parameter sets named testInsecure….
+	InsecureForTesting bool `json:"insecure_for_testing,omitempty"`
+}
+
+// DefaultLiteral is the production set: ring degree 2^14, a 55-bit base modulus, seven 45-bit levels
+// and a 61-bit key-switching modulus (log QP = 431 bits, within the 438-bit bound of the Homomorphic
+// Encryption Standard for 128-bit security with a uniform ternary secret), scale 2^45, 8192 complex
+// slots. Deep circuits use the enclave's refresh service instead of bootstrapping.
+var DefaultLiteral = Literal{
+	LogN:            14,
+	LogQ:            []int{55, 45, 45, 45, 45, 45, 45, 45},
+	LogP:            []int{61},
+	LogDefaultScale: 45,
+}
+
+// maxLogQP128 is the largest log2(QP) with 128-bit classical security for a uniform ternary secret and
+// error of standard deviation 3.2, by ring degree (HomomorphicEncryption.org standard, table 1).
+var maxLogQP128 = map[int]int{10: 27, 11: 54, 12: 109, 13: 218, 14: 438, 15: 881, 16: 1761, 17: 3524}
+
+// ErrInsecure is returned for parameter sets below 128-bit security.
+var ErrInsecure = errors.New("he: parameters below 128-bit security")
+
+// Parameters is a checked, immutable CKKS parameter set.
+type Parameters struct {
+	lit    Literal
+	params hefloat.Parameters
+	digest string
+}
+
+// NewParameters checks a literal and builds the parameter set. It refuses sets whose modulus is too
+// large for 128-bit security at their ring degree unless InsecureForTesting is set.
+func NewParameters(l Literal) (Parameters, error) {
+	if l.LogN < 10 || l.LogN > 17 {
+		return Parameters{}, fmt.Errorf("he: log_n %d outside 10..17", l.LogN)
+	}
+	if len(l.LogQ) < 2 || len(l.LogP) < 1 {
+		return Parameters{}, fmt.Errorf("he: need at least two log_q moduli and one log_p modulus")
+	}
+	total := 0
+	for _, b := range append(append([]int(nil), l.LogQ...), l.LogP...) {
+		if b < 20 || b > 61 {
+			return Parameters{}, fmt.Errorf("he: modulus of %d bits outside 20..61", b)
+		}
+		total += b
+	}
+	if l.LogDefaultScale < 20 || l.LogDefaultScale >= l.LogQ[0] {
+		return Parameters{}, fmt.Errorf("he: log_default_scale %d must be at least 20 and below the base modulus (%d bits)",
+			l.LogDefaultScale, l.LogQ[0])
+	}
+	if bound := maxLogQP128[l.LogN]; total > bound && !l.InsecureForTesting {
+		return Parameters{}, fmt.Errorf("%w: log QP = %d bits, at most %d allowed for log N = %d", ErrInsecure, total, bound, l.LogN)
+	}
+	rt := ring.Standard
+	if l.RealOnly {
+		rt = ring.ConjugateInvariant
+	}
+	p, err := hefloat.NewParametersFromLiteral(hefloat.ParametersLiteral{
+		LogN:            l.LogN,
+		LogQ:            l.LogQ,
+		LogP:            l.LogP,
+		LogDefaultScale: l.LogDefaultScale,
+		RingType:        rt,
+		Xs:              rlwe.DefaultXs,
+		Xe:              rlwe.DefaultXe,
+	})
+	if err != nil {
+		return Parameters{}, fmt.Errorf("he: %w", err)
+	}
+	canon := l
+	canon.LogQ = append([]int(nil), l.LogQ...)
+	canon.LogP = append([]int(nil), l.LogP...)
+	b, _ := json.Marshal(canon)
+	sum := sha256.Sum256(b)
+	return Parameters{lit: canon, params: p, digest: hex.EncodeToString(sum[:])}, nil
+}
+
+// Literal returns a copy of the literal the parameters were built from.
+func (p Parameters) Literal() Literal {
+	l := p.lit
+	l.LogQ = append([]int(nil), p.lit.LogQ...)
+	l.LogP = append([]int(nil), p.lit.LogP...)
+	return l
+}
+
+// Digest is the SHA-256 of the literal's canonical JSON; encrypted batches carry it so that a plugin
+// and the enclave agree on the parameters.
+func (p Parameters) Digest() string { return p.digest }
+
+// Slots is the number of values one ciphertext holds.
+func (p Parameters) Slots() int { return p.params.MaxSlots() }
+
+// MaxLevel is the number of rescales a fresh ciphertext affords.
+func (p Parameters) MaxLevel() int { return p.params.MaxLevel() }
+
+// LogQP is the total modulus size in bits.
+func (p Parameters) LogQP() float64 { return p.params.LogQP() }
+
+// Secure reports whether the set meets 128-bit security.
+func (p Parameters) Secure() bool {
+	return int(p.params.LogQP()+0.5) <= maxLogQP128[p.lit.LogN]
+}
+
+// lattigo returns the underlying lattigo parameters, for code inside this package tree.
+func (p Parameters) lattigo() hefloat.Parameters { return p.params }
