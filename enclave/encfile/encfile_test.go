@@ -50,7 +50,9 @@ func randomBytes(n int, seed uint64) []byte {
 	return b
 }
 
-func headerLen(identity string) int { return len(Magic) + 4 + fileIDSize + prefixSize + 2 + len(identity) + nonceSize + wrappedSize }
+func headerLen(identity string) int {
+	return len(Magic) + 4 + fileIDSize + prefixSize + 2 + len(identity) + nonceSize + wrappedSize
+}
 
 func TestRoundTrip(t *testing.T) {
 	for _, n := range []int{0, 1, testBlock - 1, testBlock, testBlock + 1, 3 * testBlock, 3*testBlock + 17} {
