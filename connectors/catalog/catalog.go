@@ -1,5 +1,5 @@
 // Package catalog is insitu's typed form of the credit-information sharing list (信用信息归集共享清单)
-// annexed to the State Council plan 国办发〔2024〕15号: 17 categories, their 36 items, each item's typed
+// annexed to the State Council plan 国办发〔2024〕15号: 17 categories, their 37 items, each item's typed
 // fields, the subject it is about, its sharing mode, whether it needs the subject's authorization and
 // its sensitivity.
 //
