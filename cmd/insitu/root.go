@@ -17,6 +17,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newCatalogCmd(),
 	)
 	return root
 }
