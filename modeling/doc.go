@@ -1,0 +1,22 @@
+// Package modeling holds insitu's pure modeling algorithms: no I/O, no logging, no dependency on the
+// enclave, the command line or the connectors. Every package under it works on in-memory slices and
+// gonum matrices, so the enclave, the reference plugins and a bank's own plugin can all call it.
+//
+// What lives where:
+//
+//   - modeling/features: feature transforms driven by a Spec (clip, impute, scale, one-hot,
+//     date → age). Call features.Fit on training columns, then (*Fitted).Transform on any columns of
+//     the same layout. A Fitted pipeline is JSON-serialisable so a released model carries it, and it
+//     reports the range of each output (Bounds, RequireBounded) since encrypted training needs
+//     bounded inputs.
+//   - modeling/logreg: L2-regularised logistic regression fitted by Newton/IRLS, the plaintext
+//     reference every other model is measured against. Call logreg.Fit with a Problem; use
+//     (Problem).Check to test how near given weights are to the optimum of the declared objective.
+//   - modeling/metrics: ROC AUC, KS, Gini, log-loss and confusion counts. Call metrics.Evaluate for
+//     AUC, KS and Gini in one pass.
+//
+// Scorecards, gradient-boosted trees, homomorphically encrypted logistic regression and differential
+// privacy mechanisms are further packages under modeling/ built on the same conventions: errors are
+// sentinel ErrX values wrapped in structured *Error types (use errors.Is and errors.As), and shape
+// mismatches between arguments are programmer errors that panic.
+package modeling
