@@ -46,7 +46,7 @@
 //
 // Errors are *Error values naming the column, the step and, where one value is to blame, its row;
 // they wrap ErrSpec, ErrNoColumn, ErrKind, ErrMissingValue, ErrNotFinite, ErrNoData,
-// ErrUnknownCategory, ErrEmpty, ErrLength or ErrUnbounded.
+// ErrUnknownCategory, ErrEmpty, ErrColumns or ErrUnbounded.
 package features
 
 import (
