@@ -31,6 +31,10 @@ type Mapping struct {
 
 	// dir is the folder of the mapping file; relative paths resolve against it.
 	dir string
+	// file is the mapping file as given to LoadMapping or ParseMapping.
+	file string
+	// doc holds the YAML line of each key, for errors found after loading.
+	doc *yamlDoc
 }
 
 // CSVOptions are the options of a csv source.
@@ -45,6 +49,8 @@ type CSVOptions struct {
 
 // SubjectColumn identifies the subject of each row.
 type SubjectColumn struct {
+	// Column is the source column's name, or "#N" for the N-th column (from 1) of a source whose
+	// header leaves that column's name empty.
 	Column string `yaml:"column"`
 	// Kind is the identifier kind: uscc, resident_id or opaque.
 	Kind string `yaml:"kind"`
@@ -52,7 +58,8 @@ type SubjectColumn struct {
 
 // ColumnMapping maps one source column to one field.
 type ColumnMapping struct {
-	// Column is the source column's name as in the header (csv) or schema.
+	// Column is the source column's name as in the header (csv) or schema, or "#N" for the N-th
+	// column (from 1) when the header leaves its name empty.
 	Column string `yaml:"column"`
 	// Field is "<item>.<field>" for a catalog field or "custom.<key>" for a declared custom field.
 	Field string `yaml:"field"`
@@ -73,13 +80,19 @@ type CustomField struct {
 	Key    string   `yaml:"key"`
 	NameZH string   `yaml:"name_zh,omitempty"`
 	NameEN string   `yaml:"name_en,omitempty"`
-	Type   string   `yaml:"type"` // int, float, bool, date, string, enum
+	Type   string   `yaml:"type"` // int, float, bool, date, string, enum, id
 	Unit   string   `yaml:"unit,omitempty"`
 	Values []string `yaml:"values,omitempty"` // allowed values of an enum
 	Min    *float64 `yaml:"min,omitempty"`
 	Max    *float64 `yaml:"max,omitempty"`
 	// Sensitivity: 1 public, 2 confidential (default), 3 personal.
 	Sensitivity int `yaml:"sensitivity,omitempty"`
+	// IDKind is the identifier kind of an id field: uscc, resident_id or opaque.
+	IDKind string `yaml:"id_kind,omitempty"`
+	// Role is identifier, descriptive or feature; by default set from the type as the catalog does.
+	Role string `yaml:"role,omitempty"`
+	// Description says what the field holds when its name alone does not.
+	Description string `yaml:"description,omitempty"`
 }
 
 // DatasetSpec lists the sources of one dataset, so that `insitu ingest --spec FILE` ingests them
