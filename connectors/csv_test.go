@@ -335,7 +335,7 @@ func TestCSVStructuralErrors(t *testing.T) {
 	mapping := strings.Replace(openMapping, "%s", "data.csv", 1)
 	for _, tc := range []struct {
 		name, csv, want string
-		line         int64
+		line            int64
 	}{
 		{"empty", "", "a header row naming the columns is required", 1},
 		{"missing column", "id,amount\n1,2\n", `column "note" is not in the source`, 1},
