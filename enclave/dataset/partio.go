@@ -172,6 +172,10 @@ func (s *Store) openPart(ctx context.Context, m *Manifest, p Part) (*partReader,
 	ir, err := ipc.NewReader(er)
 	if err != nil {
 		er.Close()
+		var ee *encfile.Error
+		if errors.As(err, &ee) {
+			return nil, ee
+		}
 		return nil, fmt.Errorf("%s: %w: not an Arrow IPC stream: %w", p.File, ErrCorrupt, err)
 	}
 	return &partReader{er: er, ipc: ir}, nil
@@ -185,7 +189,7 @@ func (pr *partReader) next() (arrow.Record, error) {
 	if err := pr.ipc.Err(); err != nil {
 		var ee *encfile.Error
 		if errors.As(err, &ee) {
-			return nil, err
+			return nil, ee
 		}
 		return nil, fmt.Errorf("%s: %w: bad Arrow IPC stream: %w", pr.er.info.File, ErrCorrupt, err)
 	}

@@ -84,12 +84,14 @@ func (s *Store) Verify(ctx context.Context, name string, version int) (*VerifyRe
 		}
 		note(s.verifyPart(ctx, m, p, res, all))
 	}
-	var err2 error
-	if int64(len(all)) != m.Subjects {
-		err2 = fmt.Errorf("%w: %d distinct subjects over all parts, the manifest says %d", ErrCorrupt, len(all), m.Subjects)
+	if first == nil {
+		var err error
+		if int64(len(all)) != m.Subjects {
+			err = fmt.Errorf("%w: %d distinct subjects over all parts, the manifest says %d", ErrCorrupt, len(all), m.Subjects)
+		}
+		res.add("dataset: subjects", err, "%d distinct subjects", len(all))
+		note(err)
 	}
-	res.add("dataset: subjects", err2, "%d distinct subjects", len(all))
-	note(err2)
 	q, err := s.readQuality(ctx, m)
 	if err == nil {
 		switch {
@@ -111,7 +113,7 @@ func (s *Store) Verify(ctx context.Context, name string, version int) (*VerifyRe
 func (s *Store) verifyPart(ctx context.Context, m *Manifest, p Part, res *VerifyResult, all map[string]struct{}) error {
 	what := "part " + p.Source
 	pr, err := s.openPart(ctx, m, p)
-	if !res.add(what+": header", err, "%s: data key unwrapped, identity matches", p.File) {
+	if !res.add(what+": open", err, "%s: data key unwrapped, identity matches, Arrow schema read", p.File) {
 		return err
 	}
 	defer pr.close()
@@ -193,4 +195,3 @@ func (s *Store) verifyPart(ctx context.Context, m *Manifest, p Part, res *Verify
 	res.add(what+": identifiers", err, "every subject_id is a valid %s", m.SubjectKind)
 	return cmp.Or(schemaErr, rowsErr, err)
 }
-
