@@ -212,7 +212,11 @@ func (s *SourceReport) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	out := b.String()
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	out := strings.Join(lines, "\n")
 	if len(s.Rejects) > 0 {
 		out += fmt.Sprintf("\n  rejected rows (%d):\n", len(s.Rejects))
 		for _, e := range s.Rejects {
