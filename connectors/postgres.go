@@ -59,6 +59,18 @@ func openPostgres(ctx context.Context, r *reader) (producer, error) {
 		return nil, r.sourceErr(0, fmt.Errorf("query failed: %w", err), "correct the query in the mapping")
 	}
 	fds := rows.FieldDescriptions()
+	if len(fds) == 0 {
+		// pgx reports some failures (e.g. a write in the read-only transaction) only once rows are read.
+		rows.Next()
+		err := rows.Err()
+		if err == nil {
+			err = errors.New("the query returns no columns")
+		}
+		rows.Close()
+		tx.Rollback(context.WithoutCancel(ctx))
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, r.sourceErr(0, fmt.Errorf("query failed: %w", err), "correct the query in the mapping")
+	}
 	names := make([]string, len(fds))
 	for i, fd := range fds {
 		names[i] = fd.Name
