@@ -93,7 +93,7 @@ func TestPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	for col, want := range map[string]string{
-		"subject_id": "91330100AY4CL12T8H|913301003BJ1XG611E|91330100DD272HD197",
+		"subject_id":                              "91330100AY4CL12T8H|913301003BJ1XG611E|91330100DD272HD197",
 		"tax_arrears_history.arrears_amount_24m":  "15000|<null>|127500",
 		"tax_arrears_history.arrears_count_24m":   "2|<null>|0",
 		"tax_arrears_history.latest_arrears_date": "2023-01-15|<null>|2024-02-29",
