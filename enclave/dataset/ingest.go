@@ -145,8 +145,7 @@ func (s *Store) ingest(ctx context.Context, st Stage, spec *connectors.DatasetSp
 	q := &QualityReport{Dataset: spec.Dataset, Version: version,
 		Report: &connectors.Report{Dataset: spec.Dataset, MaxRejects: opts.MaxRejects}}
 	budget := connectors.NewRejectBudget(opts.MaxRejects)
-	// subjects maps each subject to 1 + the index of the last part it was seen in.
-	subjects := make(map[string]int32)
+	subjects := newSubjectIndex(len(mappings))
 	columns := map[string]string{}
 	for i, mp := range mappings {
 		if err := ctx.Err(); err != nil {
@@ -176,7 +175,7 @@ func (s *Store) ingest(ctx context.Context, st Stage, spec *connectors.DatasetSp
 		m.Quality = append(m.Quality, summarize(rep))
 		q.Report.Add(rep)
 	}
-	m.Subjects = int64(len(subjects))
+	m.Subjects = subjects.total
 	qi, err := s.writeQuality(ctx, st, m, q)
 	if err != nil {
 		return nil, nil, err
@@ -229,11 +228,12 @@ type batch struct {
 
 // ingestPart streams one source into its encrypted part file.
 func (s *Store) ingestPart(ctx context.Context, st Stage, m *Manifest, mp *connectors.Mapping, idx, parts int,
-	budget *connectors.RejectBudget, subjects map[string]int32, opts IngestOptions) (*Part, []Column, *connectors.SourceReport, error) {
+	budget *connectors.RejectBudget, subjects *subjectIndex, opts IngestOptions) (*Part, []Column, *connectors.SourceReport, error) {
 	progress := opts.Progress
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r, err := connectors.Open(ctx, mp, connectors.Options{Rejects: budget, Path: opts.Inputs[mp.Source]})
+	r, err := connectors.Open(ctx, mp, connectors.Options{Rejects: budget, Path: opts.Inputs[mp.Source],
+		BatchRows: batchRows(len(mp.Columns) + 1)})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -289,13 +289,13 @@ func (s *Store) ingestPart(ctx context.Context, st Stage, m *Manifest, mp *conne
 		}
 	}
 	part := &Part{Source: mp.Source}
-	mark := int32(idx + 1)
 	for b := range ch {
 		if b.err != nil {
 			drain()
 			return nil, nil, nil, b.err
 		}
-		err := addSubjects(b.rec, mp.Source, mark, subjects, &part.Subjects)
+		n, err := subjects.add(b.rec, mp.Source, idx)
+		part.Subjects += n
 		if err == nil && !b.rec.Schema().Equal(schema) {
 			err = fmt.Errorf("source %q: a record's schema differs from the source's", mp.Source)
 		}
@@ -338,29 +338,66 @@ func (s *Store) ingestPart(ctx context.Context, st Stage, m *Manifest, mp *conne
 	return part, cols, rep, nil
 }
 
-// addSubjects records the subjects of a record: new to the part (counted in partSubjects), and a
-// second row of a subject within one part is an error (connectors reject those rows already).
-func addSubjects(rec arrow.Record, source string, mark int32, subjects map[string]int32, partSubjects *int64) error {
+// batchCells is the number of values (rows × columns) per record batch asked of a connector, so that
+// the memory an ingest holds in flight does not grow with the width of a row.
+const batchCells = 8192 * 16
+
+// batchRows returns the rows per record batch for a source of cols columns.
+func batchRows(cols int) int { return min(max(batchCells/max(cols, 1), 1024), 65536) }
+
+// subjectIndex counts the distinct subjects of a dataset as its parts are written. A part holds each
+// subject once (connectors reject a second row), so a single part needs no index; with several, the
+// index holds the subjects of every part but the last, which is only looked up. Its memory grows with
+// the number of distinct subjects.
+type subjectIndex struct {
+	parts int
+	seen  map[string]int32 // subject → 1 + index of the last part it was seen in
+	total int64
+}
+
+func newSubjectIndex(parts int) *subjectIndex {
+	x := &subjectIndex{parts: parts}
+	if parts > 1 {
+		x.seen = make(map[string]int32)
+	}
+	return x
+}
+
+// add records the subjects of a record of part idx and returns how many rows it has.
+func (x *subjectIndex) add(rec arrow.Record, source string, idx int) (int64, error) {
 	col, ok := rec.Column(0).(*array.String)
 	if !ok || rec.ColumnName(0) != connectors.SubjectColumnName {
-		return fmt.Errorf("source %q: the first column is not the utf8 column %q", source, connectors.SubjectColumnName)
+		return 0, fmt.Errorf("source %q: the first column is not the utf8 column %q", source, connectors.SubjectColumnName)
 	}
-	for i := range col.Len() {
-		if col.IsNull(i) {
-			return fmt.Errorf("source %q: a row without subject", source)
-		}
-		v := col.Value(i)
-		prev, seen := subjects[v]
-		if seen && prev == mark {
-			return fmt.Errorf("source %q: subject %s appears in two rows", source, ident.Mask(v))
-		}
-		if !seen {
-			v = strings.Clone(v) // the record's buffer must not be kept alive by the map
-		}
-		subjects[v] = mark
-		*partSubjects++
+	if col.NullN() > 0 {
+		return 0, fmt.Errorf("source %q: a row without subject", source)
 	}
-	return nil
+	n := col.Len()
+	switch {
+	case x.seen == nil:
+		x.total += int64(n)
+	case idx == x.parts-1:
+		for i := range n {
+			if _, seen := x.seen[col.Value(i)]; !seen {
+				x.total++
+			}
+		}
+	default:
+		mark := int32(idx + 1)
+		for i := range n {
+			v := col.Value(i)
+			prev, seen := x.seen[v]
+			if seen && prev == mark {
+				return 0, fmt.Errorf("source %q: subject %s appears in two rows", source, ident.Mask(v))
+			}
+			if !seen {
+				v = strings.Clone(v) // the map must not keep the record's buffer alive
+				x.total++
+			}
+			x.seen[v] = mark
+		}
+	}
+	return int64(n), nil
 }
 
 // schemaColumns describes a source's schema as manifest columns, checking the connectors layout.

@@ -99,9 +99,11 @@ func (w *encWriter) finish() (FileInfo, error) {
 // abandon closes the file without finishing it (the stage is about to be removed).
 func (w *encWriter) abandon() { w.file.Close() }
 
-// ipcOptions are the Arrow IPC writer options of every part: zstd-compressed buffers.
+// ipcOptions are the Arrow IPC writer options of every part: LZ4-compressed buffers (LZ4 rather than
+// zstd: on typical credit data it takes a fraction of zstd's CPU time for files about 1.5 times
+// larger, and ingest is CPU-bound).
 func ipcOptions(schema *arrow.Schema) []ipc.Option {
-	return []ipc.Option{ipc.WithSchema(schema), ipc.WithZstd(), ipc.WithCompressConcurrency(2)}
+	return []ipc.Option{ipc.WithSchema(schema), ipc.WithLZ4(), ipc.WithCompressConcurrency(2)}
 }
 
 // encReader reads one encrypted file of a committed version, hashing both sides.
