@@ -168,6 +168,9 @@ func (m *Mapping) plan(cat *catalog.Catalog) (*plan, error) {
 	if err != nil {
 		return nil, d.errf("subject.kind", "%v", err)
 	}
+	if m.Subject.RelatedPersons && kind != ident.KindUSCC {
+		return nil, d.errf("subject.related_persons", "related_persons is for sources keyed by credit code (kind uscc), and this one is keyed by %s", kind)
+	}
 
 	customs := map[string]*catalog.Field{}
 	usedCustom := map[string]bool{}
@@ -216,8 +219,13 @@ func (m *Mapping) plan(cat *catalog.Catalog) (*plan, error) {
 			if err != nil {
 				return nil, d.errf(p+".field", "%q is not a field of the catalog (%v): see `insitu catalog`, or declare a custom field", c.Field, err)
 			}
-			if want := itemSubjectKind(it.Subject); kind != ident.KindOpaque && want != "" && want != kind {
-				return nil, d.errf(p+".field", "item %q is about a %s (keyed by %s), but the subject column holds %s identifiers", itemKey, it.Subject, want, kind)
+			related := m.Subject.RelatedPersons && kind == ident.KindUSCC && it.Subject == catalog.SubjectPerson
+			if want := itemSubjectKind(it.Subject); kind != ident.KindOpaque && want != "" && want != kind && !related {
+				hint := ""
+				if kind == ident.KindUSCC && it.Subject == catalog.SubjectPerson {
+					hint = " (set subject.related_persons: true if each row is an enterprise carrying this item about its owner or legal representative)"
+				}
+				return nil, d.errf(p+".field", "item %q is about a %s (keyed by %s), but the subject column holds %s identifiers%s", itemKey, it.Subject, want, kind, hint)
 			}
 			fs.field = f
 		}

@@ -54,6 +54,11 @@ type SubjectColumn struct {
 	Column string `yaml:"column"`
 	// Kind is the identifier kind: uscc, resident_id or opaque.
 	Kind string `yaml:"kind"`
+	// RelatedPersons lets an enterprise-keyed (uscc) source map items about natural persons related
+	// to the enterprise — its owner or legal representative (categories 9, 11 and 17) — so that they
+	// join the enterprise's row, each with the person's resident ID in the item's own id field.
+	// Without it, items about persons need a resident_id subject.
+	RelatedPersons bool `yaml:"related_persons,omitempty"`
 }
 
 // ColumnMapping maps one source column to one field.
