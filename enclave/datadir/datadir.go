@@ -240,25 +240,34 @@ func OpenWithKey(dir string, m *keys.MasterKey) (*DataDir, error) {
 	if err != nil {
 		return fail(err)
 	}
+	f, err := parseFormat(b, m)
+	if err != nil {
+		return fail(err)
+	}
+	return &DataDir{path: abs, key: m, created: f.Created}, nil
+}
+
+// parseFormat reads the content of FormatFile and checks the key against it.
+func parseFormat(b []byte, m *keys.MasterKey) (*format, error) {
 	var f format
 	if err := json.Unmarshal(b, &f); err != nil {
-		return fail(fmt.Errorf("%w: %s: %v", ErrNotDataDir, FormatFile, err))
+		return nil, fmt.Errorf("%w: %s: %v", ErrNotDataDir, FormatFile, err)
 	}
 	if f.Format != FormatName {
-		return fail(fmt.Errorf("%w: %s has format %q", ErrNotDataDir, FormatFile, f.Format))
+		return nil, fmt.Errorf("%w: %s has format %q", ErrNotDataDir, FormatFile, f.Format)
 	}
 	if f.Version != FormatVersion {
-		return fail(fmt.Errorf("%w %d (this insitu reads version %d); use a matching insitu release", ErrVersion, f.Version, FormatVersion))
+		return nil, fmt.Errorf("%w %d (this insitu reads version %d); use a matching insitu release", ErrVersion, f.Version, FormatVersion)
 	}
 	want, err := base64.StdEncoding.DecodeString(f.KeyCheck)
 	if err != nil {
-		return fail(fmt.Errorf("%w: %s: key_check: %v", ErrNotDataDir, FormatFile, err))
+		return nil, fmt.Errorf("%w: %s: key_check: %v", ErrNotDataDir, FormatFile, err)
 	}
 	if !hmac.Equal(want, m.CheckValue()) {
-		return fail(fmt.Errorf("%w: the directory wants key %s, the key given is %s; pass its --key-file or set %s",
-			ErrWrongKey, f.KeyID, m.KeyID(), keys.EnvVar))
+		return nil, fmt.Errorf("%w: the directory wants key %s, the key given is %s; pass its --key-file or set %s",
+			ErrWrongKey, f.KeyID, m.KeyID(), keys.EnvVar)
 	}
-	return &DataDir{path: abs, key: m, created: f.Created}, nil
+	return &f, nil
 }
 
 // Path returns the data directory's absolute path.

@@ -1,6 +1,7 @@
 package datadir
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -169,4 +170,32 @@ func TestOpenRejects(t *testing.T) {
 	if _, err := OpenWithKey(dir, m); !errors.Is(err, ErrNotDataDir) {
 		t.Fatalf("Open of another format = %v, want ErrNotDataDir", err)
 	}
+}
+
+func FuzzParseFormat(f *testing.F) {
+	m := keys.FromBytes(make([]byte, keys.Size))
+	dir := filepath.Join(f.TempDir(), "d")
+	if _, err := Init(dir, ""); err != nil {
+		f.Fatal(err)
+	}
+	seed, err := os.ReadFile(filepath.Join(dir, FormatFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"format":"insitu-datadir","version":1,"key_check":"` + base64.StdEncoding.EncodeToString(m.CheckValue()) + `"}`))
+	f.Add([]byte(`{"format":"insitu-datadir","version":2}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := parseFormat(b, m)
+		if err != nil {
+			if !errors.Is(err, ErrNotDataDir) && !errors.Is(err, ErrVersion) && !errors.Is(err, ErrWrongKey) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		if got.Format != FormatName || got.Version != FormatVersion {
+			t.Fatalf("accepted %+v", got)
+		}
+	})
 }

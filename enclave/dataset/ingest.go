@@ -57,8 +57,9 @@ func (s *Store) Ingest(ctx context.Context, spec *connectors.DatasetSpec, mappin
 	if spec != nil {
 		name = spec.Dataset
 	}
-	fail := func(version int, err error) (*Manifest, *connectors.Report, error) {
-		return nil, nil, &Error{Dataset: name, Version: version, Op: "ingest", Err: err}
+	// Errors name no version: the one being written never appears.
+	fail := func(_ int, err error) (*Manifest, *connectors.Report, error) {
+		return nil, nil, &Error{Dataset: name, Op: "ingest", Err: err}
 	}
 	if err := checkSpec(spec, mappings); err != nil {
 		return fail(0, err)
@@ -161,7 +162,9 @@ func (s *Store) ingest(ctx context.Context, st Stage, spec *connectors.DatasetSp
 			src.FileSHA256, src.FileBytes = rep.SHA256, rep.Bytes
 		}
 		if len(m.Columns) == 0 {
-			m.Columns = append(m.Columns, cols[0])
+			subj := cols[0]
+			subj.Provider, subj.Source = "", "" // every source provides it
+			m.Columns = append(m.Columns, subj)
 		}
 		for _, c := range cols[1:] {
 			if prev, dup := columns[c.Name]; dup {

@@ -49,8 +49,8 @@ type Column struct {
 	Item        string `json:"item,omitempty"` // catalog item key, or "custom"
 	Field       string `json:"field,omitempty"`
 	Unit        string `json:"unit,omitempty"`
-	Provider    string `json:"provider"`
-	Source      string `json:"source"`
+	Provider    string `json:"provider"`    // empty for subject_id, which every source provides
+	Source      string `json:"source"`      // empty for subject_id
 	Sensitivity int    `json:"sensitivity"` // 1 public, 2 confidential, 3 personal
 	IDKind      string `json:"id_kind,omitempty"`
 	Role        string `json:"role,omitempty"`
@@ -225,10 +225,21 @@ func (s *Store) loadManifest(ctx context.Context, name string, version int) (*Ma
 	if len(m.Parts) != len(m.Sources) || len(m.Parts) == 0 {
 		return fail(fmt.Errorf("%w: %d parts and %d sources", ErrCorrupt, len(m.Parts), len(m.Sources)))
 	}
-	for _, p := range m.Parts {
-		if p.File != partFile(p.Source) {
+	var rows int64
+	for i, p := range m.Parts {
+		if !ValidName(p.Source) || p.File != partFile(p.Source) || m.Sources[i].Name != p.Source {
 			return fail(fmt.Errorf("%w: part of source %q in file %q", ErrCorrupt, p.Source, p.File))
 		}
+		if p.Rows < 0 || p.Subjects < 0 || p.Blocks < 1 || p.PlainBytes < 0 || p.CipherBytes < 0 {
+			return fail(fmt.Errorf("%w: negative counts in part %q", ErrCorrupt, p.Source))
+		}
+		rows += p.Rows
+	}
+	if m.Subjects < 0 || m.Subjects > rows {
+		return fail(fmt.Errorf("%w: %d subjects in %d rows", ErrCorrupt, m.Subjects, rows))
+	}
+	if len(m.Columns) == 0 || m.Columns[0].Name != "subject_id" || m.QualityReport.File != qualityFile {
+		return fail(fmt.Errorf("%w: no subject_id column or quality report", ErrCorrupt))
 	}
 	return &m, nil
 }

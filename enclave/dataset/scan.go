@@ -111,8 +111,9 @@ func (s *Store) newScanner(ctx context.Context, m *Manifest, opts ScanOptions) (
 		budget = DefaultMemoryBudget
 	}
 	sc.window = int(min(max(budget/int64(rowBytes), int64(sc.batch)), max(m.Subjects, 1), 1<<31-1))
-	sc.index = make(map[string]int32, m.Subjects)
-	sc.subjects = make([]string, 0, m.Subjects)
+	hint := min(m.Subjects, 1<<24)
+	sc.index = make(map[string]int32, hint)
+	sc.subjects = make([]string, 0, hint)
 	if err := sc.firstPass(ctx, outNames); err != nil {
 		return nil, err
 	}
