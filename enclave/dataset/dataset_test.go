@@ -398,3 +398,22 @@ func TestOpenFromDataDir(t *testing.T) {
 	}
 	_ = d
 }
+
+// A source whose every row is left out gives an empty part; the dataset still scans and verifies.
+func TestEmptyPart(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	f := newFixture(t, 20, 10, 0)
+	write(t, filepath.Join(f.dir, "court.csv"), "code,listed,cases,amount\n")
+	m, _ := ingest(t, s, f, IngestOptions{})
+	if m.Parts[1].Rows != 0 || m.Parts[1].Batches != 0 || m.Subjects != 20 {
+		t.Fatalf("parts %+v, %d subjects", m.Parts, m.Subjects)
+	}
+	if _, err := s.Verify(ctx, "credit", 0); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := scanAll(t, s, ScanOptions{})
+	if len(got) != 20 || got[f.subjects[0]]["dishonest_judgment_debtors.case_count"] != "" {
+		t.Fatalf("scan of a dataset with an empty part: %d rows", len(got))
+	}
+}
