@@ -111,8 +111,8 @@ func (c Config) normalize() (Config, error) {
 	}
 	y, m, d := c.AsOf.Date()
 	c.AsOf = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	if y < 2000 || y > 2100 {
-		return c, &ConfigError{"AsOf", c.AsOf.Format(time.DateOnly), "must be a date from 2000 to 2100"}
+	if y < 2000 || y > 2050 {
+		return c, &ConfigError{"AsOf", c.AsOf.Format(time.DateOnly), "must be a date from 2000 to 2050 (later dates would give owners birth dates after today, which resident ID checks refuse)"}
 	}
 	return c, nil
 }

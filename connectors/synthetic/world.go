@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"insitu/connectors/ident"
@@ -28,7 +29,7 @@ const (
 	defaultWeak   = 1.7
 	defaultHidden = 0.55
 
-	// weakIdio is the share of the weakness that size, age, sector and region do not explain.
+	// weakIdio scales the part of the weakness that size, age, sector and region do not explain.
 	weakIdio = 0.92
 )
 
@@ -198,7 +199,7 @@ func (w *world) newEnterprise(i int, e *enterprise) {
 	e.employees = max(1, int(math.Round(math.Exp(e.ind.logEmp+1.05*e.zSize))))
 	e.capital = round2(math.Round(logNormal(r, math.Log(float64(e.employees))+math.Log(150000), 0.9)/10000) * 10000)
 
-	// The latent weakness: the explained part has variance 1 - weakIdio².
+	// The latent weakness: an explained part (variance about 0.13) plus an idiosyncratic one.
 	explained := -0.22*e.zAge - 0.18*e.zSize + e.ind.risk + e.div.risk
 	e.weak = explained + weakIdio*r.NormFloat64()
 	e.pd = sigmoid(defaultBase + defaultWeak*e.weak + defaultHidden*r.NormFloat64())
@@ -214,12 +215,13 @@ func (w *world) newEnterprise(i int, e *enterprise) {
 	if institution, _, _ := medicalKind(e.word); institution {
 		e.practiceNo = fmt.Sprintf("PDY%05d%s17D2112", r.IntN(100000), e.div.code)
 	}
-	e.address = e.div.province + e.div.district + pick(r, roads) + itoa(1+r.IntN(999)) + "号"
-	if e.div.city != e.div.province {
-		e.address = e.div.province + e.div.city + e.div.district + pick(r, roads) + itoa(1+r.IntN(999)) + "号"
+	city := e.div.city
+	if city == e.div.province { // a municipality: 上海市浦东新区, not 上海市上海市浦东新区
+		city = ""
 	}
+	e.address = e.div.province + city + e.div.district + pick(r, roads) + strconv.Itoa(1+r.IntN(999)) + "号"
 
-	// The legal representative, usually also the owner: born 1955-2000, older for older firms.
+	// The legal representative, usually also the owner: 26 to 71 years old, older in older firms.
 	e.rep.female = bern(r, 0.28)
 	e.rep.name = personName(r, e.rep.female)
 	ageRep := clamp(44+0.4*e.ageYears+8*r.NormFloat64(), 26, 71)
@@ -277,26 +279,4 @@ func maritalStatus(r *rand.Rand, age, weak float64) string {
 	default:
 		return maritalMarried
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }
