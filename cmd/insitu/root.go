@@ -18,6 +18,10 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 	root.AddCommand(
 		newVersionCmd(),
 		newCatalogCmd(),
+		newInitCmd(),
+		newSynthCmd(),
+		newIngestCmd(),
+		newDatasetCmd(),
 	)
 	return root
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"insitu/enclave/datadir"
+	"insitu/enclave/dataset"
+	"insitu/enclave/keys"
+)
+
+// enclaveFlags are the flags every command that opens the enclave's data directory shares.
+type enclaveFlags struct {
+	dataDir string
+	keyFile string
+}
+
+func (f *enclaveFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", os.Getenv("INSITU_DATA_DIR"),
+		"the enclave's data directory (default $INSITU_DATA_DIR)")
+	cmd.Flags().StringVar(&f.keyFile, "key-file", os.Getenv("INSITU_KEY_FILE"),
+		"the master key file, kept outside the data directory (default $INSITU_KEY_FILE; without it the key is read from $"+keys.EnvVar+")")
+}
+
+func (f *enclaveFlags) openStore() (*dataset.Store, error) {
+	if f.dataDir == "" {
+		return nil, usageErrorf("no data directory: pass --data-dir or set INSITU_DATA_DIR (create one with insitu init)")
+	}
+	d, err := datadir.Open(f.dataDir, keys.Source{File: f.keyFile})
+	if err != nil {
+		return nil, err
+	}
+	return dataset.Open(d)
+}
