@@ -22,6 +22,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newSynthCmd(),
 		newIngestCmd(),
 		newDatasetCmd(),
+		newDemoCmd(),
 	)
 	return root
 }
