@@ -30,6 +30,9 @@ manifest.json with every file's SHA-256. The same seed and options give byte-ide
 				}
 				cfg.AsOf = t
 			}
+			if cmd.Flags().Changed("authorization-rate") && cfg.AuthorizationRate == 0 {
+				cfg.AuthorizationRate = -1 // synthetic.Config reads 0 as "default"; a negative rate means none
+			}
 			start := time.Now()
 			sum, err := synthetic.Generate(cfg, out)
 			if err != nil {
