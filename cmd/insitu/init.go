@@ -31,6 +31,7 @@ init refuses to overwrite an existing data directory or key file.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "data directory  %s\n", res.Dir)
 			fmt.Fprintf(out, "master key id   %s\n", res.KeyID)
+			fmt.Fprintf(out, "enclave id      %s (ML-DSA-65 signing key, X-Wing HPKE key; insitu identity prints it)\n", res.Identity.Fingerprint())
 			if res.KeyFile != "" {
 				fmt.Fprintf(out, "master key file %s (keep it off the data directory's backups)\n", res.KeyFile)
 				return nil

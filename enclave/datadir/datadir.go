@@ -78,6 +78,8 @@ type Initialized struct {
 	EnvValue string
 	// KeyID is the public name of the master key.
 	KeyID string
+	// Identity is the enclave's new public identity (ML-DSA-65 signing key, X-Wing HPKE key).
+	Identity keys.PublicIdentity
 }
 
 // Init creates a data directory at dir (mode 0700) with a new master key. When keyFile is not empty
@@ -116,6 +118,7 @@ func Init(dir, keyFile string) (*Initialized, error) {
 			os.RemoveAll(absDir)
 		} else {
 			os.Remove(filepath.Join(absDir, FormatFile))
+			os.Remove(filepath.Join(absDir, IdentityFile))
 		}
 	}
 	if absKey != "" {
@@ -156,6 +159,9 @@ func Init(dir, keyFile string) (*Initialized, error) {
 	if err == nil {
 		err = WriteFileAtomic(filepath.Join(absDir, FormatFile), append(b, '\n'), 0o600)
 	}
+	if err == nil {
+		err = writeIdentity(absDir, m, res)
+	}
 	if err != nil {
 		undo()
 		if absKey != "" {
@@ -164,6 +170,37 @@ func Init(dir, keyFile string) (*Initialized, error) {
 		return fail(err)
 	}
 	return res, nil
+}
+
+// IdentityFile holds the enclave's identity: public keys in clear, private seeds encrypted under a
+// key derived from the master key.
+const IdentityFile = "identity.json"
+
+func writeIdentity(dir string, m *keys.MasterKey, res *Initialized) error {
+	id, err := keys.NewIdentity(keys.RoleEnclave, "enclave")
+	if err != nil {
+		return err
+	}
+	b, err := id.MarshalSealed(m)
+	if err != nil {
+		return err
+	}
+	res.Identity = id.Public()
+	return WriteFileAtomic(filepath.Join(dir, IdentityFile), append(b, '\n'), 0o600)
+}
+
+// Identity loads the enclave's identity, whose private keys sign receipts and open what banks seal
+// to the enclave.
+func (d *DataDir) Identity() (*keys.Identity, error) {
+	b, err := os.ReadFile(filepath.Join(d.path, IdentityFile))
+	if err != nil {
+		return nil, &Error{Op: "read identity of", Path: d.path, Err: err}
+	}
+	id, err := keys.UnmarshalSealed(b, d.key)
+	if err != nil {
+		return nil, &Error{Op: "read identity of", Path: d.path, Err: err}
+	}
+	return id, nil
 }
 
 // makeEmptyDir creates dir with mode 0700, or accepts an existing empty folder (tightening its mode

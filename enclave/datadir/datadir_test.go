@@ -199,3 +199,33 @@ func FuzzParseFormat(f *testing.F) {
 		}
 	})
 }
+
+func TestInitCreatesEnclaveIdentity(t *testing.T) {
+	base := t.TempDir()
+	dir, keyFile := filepath.Join(base, "enclave"), filepath.Join(base, "master.key")
+	res, err := Init(dir, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Identity.Role != keys.RoleEnclave || len(res.Identity.SigningKey) == 0 || len(res.Identity.HPKEKey) == 0 {
+		t.Fatalf("identity %+v", res.Identity)
+	}
+	d, err := Open(dir, keys.Source{File: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := d.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Public().Fingerprint() != res.Identity.Fingerprint() {
+		t.Fatal("stored identity differs from the one Init reported")
+	}
+	sealed, err := res.Identity.Seal([]byte("labels"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := id.Open(sealed, "test"); err != nil || string(pt) != "labels" {
+		t.Fatalf("open %q %v", pt, err)
+	}
+}
