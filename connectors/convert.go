@@ -98,6 +98,33 @@ func newColBuf(t catalog.FieldType, n int) *colBuf {
 	return c
 }
 
+// reset clears the buffer for a chunk of n rows; values of earlier chunks are zeroed so that none
+// can end up behind a null of a later record.
+func (c *colBuf) reset(n int) {
+	c.ok = c.ok[:n]
+	clear(c.ok)
+	switch {
+	case c.i64 != nil:
+		c.i64 = c.i64[:n]
+		clear(c.i64)
+	case c.f64 != nil:
+		c.f64 = c.f64[:n]
+		clear(c.f64)
+	case c.b != nil:
+		c.b = c.b[:n]
+		clear(c.b)
+	case c.d32 != nil:
+		c.d32 = c.d32[:n]
+		clear(c.d32)
+	default:
+		c.s = c.s[:n]
+		clear(c.s)
+	}
+	c.hash = c.hash[:0]
+	c.nulls, c.valid, c.invalid = 0, 0, 0
+	c.min, c.max, c.hasMinMax = 0, 0, false
+}
+
 func (c *colBuf) minmax(v float64) {
 	if !c.hasMinMax {
 		c.min, c.max, c.hasMinMax = v, v, true
@@ -145,12 +172,12 @@ func (fs *fieldSpec) str(raw string, null bool, dst *colBuf, i int) *cellErr {
 			dst.minmax(v)
 		}
 	case catalog.TypeBool:
-		k := strings.ToLower(strings.TrimSpace(raw))
+		k := strings.TrimSpace(raw)
 		switch {
-		case fs.trues[k]:
+		case spelled(fs.trueList, k):
 			dst.b[i] = true
 			dst.hash = append(dst.hash, fmix64(1))
-		case fs.falses[k]:
+		case spelled(fs.falseList, k):
 			dst.b[i] = false
 			dst.hash = append(dst.hash, fmix64(2))
 		default:
@@ -203,6 +230,16 @@ func (fs *fieldSpec) shown(raw string) string {
 		return ident.Mask(raw)
 	}
 	return raw
+}
+
+// spelled reports whether s is one of the lower-cased spellings, ignoring case.
+func spelled(list []string, s string) bool {
+	for _, t := range list {
+		if len(t) == len(s) && strings.EqualFold(t, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func identErr(err error) *cellErr {
@@ -275,26 +312,38 @@ func (fs *fieldSpec) parseFloat(s string) (float64, *cellErr) {
 
 func (fs *fieldSpec) checkRange(v float64, s string) *cellErr {
 	f := fs.field
+	below := f.Min != nil && v < *f.Min
+	if !below && (f.Max == nil || v <= *f.Max) {
+		return nil
+	}
 	shown := strconv.FormatFloat(v, 'g', -1, 64)
 	if fs.scale != 1 {
 		shown = fmt.Sprintf("%s (%s × scale %g)", shown, s, fs.scale)
 	}
-	if f.Min != nil && v < *f.Min {
+	if below {
 		return &cellErr{rule: RuleRange, msg: fmt.Sprintf("%s is below the minimum %g of %s", shown, *f.Min, fs.name)}
 	}
-	if f.Max != nil && v > *f.Max {
-		return &cellErr{rule: RuleRange, msg: fmt.Sprintf("%s is above the maximum %g of %s", shown, *f.Max, fs.name)}
-	}
-	return nil
+	return &cellErr{rule: RuleRange, msg: fmt.Sprintf("%s is above the maximum %g of %s", shown, *f.Max, fs.name)}
 }
 
 func (fs *fieldSpec) parseDate(s string) (int32, *cellErr) {
-	if fs.dateLayout == "2006-01-02" {
-		if d, ok := parseISODate(s); ok {
-			return d, nil
+	switch fs.dateLayout {
+	case "2006-01-02":
+		if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+			if d, ok := parseYMD(s[0:4], s[5:7], s[8:10]); ok {
+				return d, nil
+			}
 		}
-	} else if t, err := time.Parse(fs.dateLayout, s); err == nil {
-		return daysOf(t), nil
+	case "20060102":
+		if len(s) == 8 {
+			if d, ok := parseYMD(s[0:4], s[4:6], s[6:8]); ok {
+				return d, nil
+			}
+		}
+	default:
+		if t, err := time.Parse(fs.dateLayout, s); err == nil {
+			return daysOf(t), nil
+		}
 	}
 	return 0, &cellErr{rule: RuleDate, msg: fmt.Sprintf("%q is not a date in the layout %s", fs.shown(s), fs.dateLayout)}
 }
@@ -304,14 +353,11 @@ func daysOf(t time.Time) int32 {
 	return daysFromCivil(y, int(m), d)
 }
 
-// parseISODate parses YYYY-MM-DD without allocating.
-func parseISODate(s string) (int32, bool) {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
-		return 0, false
-	}
-	num := func(a, b int) (int, bool) {
+// parseYMD parses the digits of a year, month and day without allocating.
+func parseYMD(ys, ms, ds string) (int32, bool) {
+	num := func(s string) (int, bool) {
 		n := 0
-		for i := a; i < b; i++ {
+		for i := 0; i < len(s); i++ {
 			c := s[i]
 			if c < '0' || c > '9' {
 				return 0, false
@@ -320,9 +366,9 @@ func parseISODate(s string) (int32, bool) {
 		}
 		return n, true
 	}
-	y, ok1 := num(0, 4)
-	m, ok2 := num(5, 7)
-	d, ok3 := num(8, 10)
+	y, ok1 := num(ys)
+	m, ok2 := num(ms)
+	d, ok3 := num(ds)
 	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
 		return 0, false
 	}

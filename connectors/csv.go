@@ -92,12 +92,11 @@ func openCSV(r *reader, path string) (producer, error) {
 	if nulls == nil {
 		nulls = []string{"", "NA"}
 	}
-	r.nulls = map[string]bool{}
 	for _, s := range nulls {
-		r.nulls[s] = true
-		r.maxNull = max(r.maxNull, len(s))
 		if strings.TrimSpace(s) == "" {
 			r.nullEmpty = true
+		} else {
+			r.nulls = append(r.nulls, s)
 		}
 	}
 

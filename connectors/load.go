@@ -98,6 +98,8 @@ type fieldSpec struct {
 	dateLayout string
 	trues      map[string]bool // lower-cased spellings
 	falses     map[string]bool
+	trueList   []string // the same spellings, for fast lookups
+	falseList  []string
 	enum       map[string]bool
 	idKind     ident.Kind
 	personal   bool // values are masked in errors
@@ -342,6 +344,12 @@ func (fs *fieldSpec) setOptions(c *ColumnMapping, d *yamlDoc, p string) error {
 				return d.errf(p+".false", "%q is listed both as true and as false", s)
 			}
 			fs.falses[k] = true
+		}
+		for k := range fs.trues {
+			fs.trueList = append(fs.trueList, k)
+		}
+		for k := range fs.falses {
+			fs.falseList = append(fs.falseList, k)
 		}
 	}
 	if t == catalog.TypeEnum {

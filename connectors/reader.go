@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -99,19 +100,21 @@ type reader struct {
 
 	// CSV only: record positions of the needed columns (subject first) and the null strings.
 	csvIdx    []int
-	nulls     map[string]bool
-	maxNull   int
-	nullEmpty bool
+	nulls     []string // the null strings other than blank ones
+	nullEmpty bool     // empty and blank values are null
 
 	seed1, seed2 maphash.Seed
 
 	cancel  context.CancelFunc
 	pending chan chan *convChunk
+	free    chan *convChunk // buffers of absorbed chunks, for reuse
 	wg      sync.WaitGroup
 	closed  bool
 
 	seen     map[[16]byte]int64
 	stats    []*fieldStats // subject first
+	wstats   []*workerStats
+	keep     []int // scratch: the accepted rows of a chunk
 	rep      SourceReport
 	builders []array.Builder
 	err      error
@@ -185,9 +188,15 @@ func Open(ctx context.Context, m *Mapping, opts Options) (Reader, error) {
 		r.builders[i] = array.NewBuilder(r.mem, f.Type)
 	}
 
+	r.wstats = make([]*workerStats, workers)
+	for w := range r.wstats {
+		r.wstats[w] = &workerStats{cols: make([]distinct, len(pl.fields))}
+	}
+
 	pctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	r.pending = make(chan chan *convChunk, workers+1)
+	r.free = make(chan *convChunk, workers+2)
 	r.wg.Add(1)
 	go r.run(pctx, workers)
 	return r, nil
@@ -212,12 +221,14 @@ func (r *reader) run(ctx context.Context, workers int) {
 	defer close(r.pending)
 	work := make(chan job)
 	defer close(work)
-	for range workers {
+	for w := range workers {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			for j := range work {
-				j.res <- r.convert(j.raw)
+				cc := r.convert(j.raw)
+				r.wstats[w].addHashes(cc.cols)
+				j.res <- cc
 			}
 		}()
 	}
@@ -337,11 +348,7 @@ func (r *reader) Close() error {
 func (r *reader) convert(raw *rawChunk) *convChunk {
 	n := raw.n
 	pl := r.pl
-	cc := &convChunk{raw: raw, subj: newColBuf(catalog.TypeID, n), subjHash: make([][16]byte, n),
-		cols: make([]*colBuf, len(pl.fields)), rowErr: make([]*RowError, n)}
-	for j, fs := range pl.fields {
-		cc.cols[j] = newColBuf(fs.field.Type, n)
-	}
+	cc := r.newConv(raw)
 	defer raw.free()
 	var h maphash.Hash
 	for i := 0; i < n; i++ {
@@ -411,17 +418,46 @@ func (r *reader) convert(raw *rawChunk) *convChunk {
 	return cc
 }
 
-func (r *reader) isNull(s string) bool {
-	if len(s) <= r.maxNull && r.nulls[s] {
-		return true
-	}
-	if r.nullEmpty && len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ') {
-		for k := 0; k < len(s); k++ {
-			if s[k] != ' ' && s[k] != '\t' {
-				return false
+// newConv returns cleared buffers for a chunk of raw's size, reusing those of an absorbed chunk when
+// one is free.
+func (r *reader) newConv(raw *rawChunk) *convChunk {
+	n := raw.n
+	select {
+	case cc := <-r.free:
+		if cap(cc.rowErr) >= n {
+			cc.raw = raw
+			cc.subj.reset(n)
+			for _, c := range cc.cols {
+				c.reset(n)
 			}
+			cc.subjHash = cc.subjHash[:n]
+			clear(cc.subjHash)
+			cc.rowErr = cc.rowErr[:n]
+			clear(cc.rowErr)
+			cc.broken = nil
+			return cc
 		}
-		return true
+	default:
+	}
+	cc := &convChunk{raw: raw, subj: newColBuf(catalog.TypeID, n), subjHash: make([][16]byte, n),
+		cols: make([]*colBuf, len(r.pl.fields)), rowErr: make([]*RowError, n)}
+	for j, fs := range r.pl.fields {
+		cc.cols[j] = newColBuf(fs.field.Type, n)
+	}
+	return cc
+}
+
+func (r *reader) isNull(s string) bool {
+	if len(s) == 0 {
+		return r.nullEmpty
+	}
+	for _, n := range r.nulls {
+		if s == n {
+			return true
+		}
+	}
+	if r.nullEmpty && (s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ') {
+		return strings.TrimSpace(s) == ""
 	}
 	return false
 }
@@ -453,7 +489,8 @@ func (r *reader) rowError(raw *rawChunk, i int, row int64, j int, column, value 
 func (r *reader) absorb(cc *convChunk) (arrow.Record, error) {
 	raw := cc.raw
 	n := raw.n
-	keep := make([]int, 0, n)
+	keep := r.keep[:0]
+	defer func() { r.keep = keep[:0] }()
 	for i := 0; i < n; i++ {
 		row := raw.first + int64(i)
 		r.rep.RowsRead++
@@ -508,6 +545,7 @@ func (r *reader) absorb(cc *convChunk) (arrow.Record, error) {
 		r.stats[j+1].add(c, converted)
 	}
 	if len(keep) == 0 {
+		r.recycle(cc)
 		return nil, nil
 	}
 	r.appendRows(cc, keep)
@@ -519,6 +557,7 @@ func (r *reader) absorb(cc *convChunk) (arrow.Record, error) {
 	for _, c := range cols {
 		c.Release()
 	}
+	r.recycle(cc)
 	return rec, nil
 }
 
@@ -607,6 +646,15 @@ func (r *reader) appendRows(cc *convChunk, keep []int) {
 	}
 }
 
+// recycle offers an absorbed chunk's buffers for reuse.
+func (r *reader) recycle(cc *convChunk) {
+	cc.raw = nil
+	select {
+	case r.free <- cc:
+	default:
+	}
+}
+
 func (r *reader) Report() *SourceReport {
 	rep := r.rep
 	rep.Rejects = append([]*RowError{}, r.rep.Rejects...)
@@ -616,5 +664,8 @@ func (r *reader) Report() *SourceReport {
 	}
 	// The subject's distinct count is exact: the set of seen subjects.
 	rep.Fields[0].Distinct = uint64(len(r.seen))
+	for j := range r.pl.fields {
+		rep.Fields[j+1].Distinct = mergedDistinct(r.wstats, j)
+	}
 	return &rep
 }

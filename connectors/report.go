@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/axiomhq/hyperloglog"
-
 	"insitu/connectors/catalog"
 )
 
@@ -75,8 +73,9 @@ type FieldReport struct {
 	Completeness float64 `json:"completeness"`
 	// Validity is Valid/(Rows-Nulls); 0 when every value is null.
 	Validity float64 `json:"validity"`
-	// Distinct is the approximate number of distinct valid values (HyperLogLog, precision 14; exact
-	// in practice for small sets). For subject_id it is the exact number of distinct valid subjects.
+	// Distinct is the number of distinct valid values: exact up to 2048 (of 64-bit value hashes), then
+	// approximate (HyperLogLog, precision 14, about 1 % error). For subject_id it is the exact number
+	// of distinct valid subjects.
 	Distinct uint64 `json:"distinct"`
 	// Min and Max are the smallest and largest valid values of int and float fields (after scale).
 	Min *float64 `json:"min,omitempty"`
@@ -94,11 +93,10 @@ type fieldStats struct {
 	rows, nulls, valid, invalid int64
 	min, max                    float64
 	hasMinMax                   bool
-	hll                         *hyperloglog.Sketch
 }
 
 func newFieldStats(column, source string, t catalog.FieldType, unit string) *fieldStats {
-	return &fieldStats{column: column, source: source, typ: t, unit: unit, hll: hyperloglog.New14()}
+	return &fieldStats{column: column, source: source, typ: t, unit: unit}
 }
 
 func (s *fieldStats) add(c *colBuf, rows int64) {
@@ -114,9 +112,6 @@ func (s *fieldStats) add(c *colBuf, rows int64) {
 			s.max = math.Max(s.max, c.max)
 		}
 	}
-	for _, h := range c.hash {
-		s.hll.InsertHash(h)
-	}
 }
 
 func (s *fieldStats) report() FieldReport {
@@ -127,9 +122,6 @@ func (s *fieldStats) report() FieldReport {
 	}
 	if nn := s.rows - s.nulls; nn > 0 {
 		f.Validity = float64(s.valid) / float64(nn)
-	}
-	if s.valid > 0 {
-		f.Distinct = s.hll.Clone().Estimate()
 	}
 	if s.hasMinMax {
 		if s.typ == catalog.TypeDate {
