@@ -3,6 +3,7 @@ package connectors_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -104,6 +105,33 @@ func TestQualityReportExact(t *testing.T) {
 		"2019-12-31", "rejected rows (6):", "line 10 (data row 9)"} {
 		if !strings.Contains(text, s) {
 			t.Errorf("text report lacks %q:\n%s", s, text)
+		}
+	}
+}
+
+// TestDistinctLargeAndDeterministic: above the exact range the count is approximate, within 2 %, and
+// the same whatever the number of workers and the batch size.
+func TestDistinctLargeAndDeterministic(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,amount,note\n")
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, "r%d,%d,%d\n", i, i%5000, i%700)
+	}
+	m := writeCSVMapping(t, "data.csv", []byte(b.String()), strings.Replace(openMapping, "%s", "data.csv", 1))
+	var first []uint64
+	for _, o := range []connectors.Options{{Workers: 1, BatchRows: 8192}, {Workers: 3, BatchRows: 97}, {Workers: 2, BatchRows: 1000}} {
+		_, rep, err := readAll(t, m, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []uint64{rep.Fields[0].Distinct, rep.Fields[1].Distinct, rep.Fields[2].Distinct}
+		if got[0] != 20000 || got[2] != 700 || math.Abs(float64(got[1])-5000) > 100 {
+			t.Fatalf("distinct counts %v, want 20000, about 5000, 700", got)
+		}
+		if first == nil {
+			first = got
+		} else if got[1] != first[1] {
+			t.Fatalf("distinct count %d with %+v, %d before", got[1], o, first[1])
 		}
 	}
 }
