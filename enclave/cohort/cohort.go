@@ -56,27 +56,76 @@ type Table struct {
 // Collect reads the scanner to the end and keeps the rows of labelled subjects, with the given
 // columns. Memory grows with the number of labelled subjects times the number of columns.
 func Collect(ctx context.Context, sc *dataset.Scanner, cols []dataset.Column, labels *Labels) (*Table, error) {
+	seen := 0
+	t, err := collect(ctx, sc, cols, func(_ arrow.Record, _ int, id string) (float64, bool, error) {
+		y, ok := labels.Get(id)
+		if ok {
+			seen++
+		}
+		return y, ok, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.Unmatched = labels.Len() - seen
+	return t, nil
+}
+
+// CollectLabelColumn is Collect for a dataset that carries its own outcome, as public benchmark data
+// sets do: the label is the named column (int, float or bool holding 0 or 1); rows whose label is
+// null are left out, and any other value is an error.
+func CollectLabelColumn(ctx context.Context, sc *dataset.Scanner, cols []dataset.Column, labelColumn string) (*Table, error) {
+	return collect(ctx, sc, cols, func(rec arrow.Record, r int, _ string) (float64, bool, error) {
+		idx := rec.Schema().FieldIndices(labelColumn)
+		if len(idx) == 0 {
+			return 0, false, fmt.Errorf("cohort: label column %q is not in the scanned records", labelColumn)
+		}
+		a := rec.Column(idx[0])
+		if a.IsNull(r) {
+			return 0, false, nil
+		}
+		var y float64
+		switch v := a.(type) {
+		case *array.Int64:
+			y = float64(v.Value(r))
+		case *array.Float64:
+			y = v.Value(r)
+		case *array.Boolean:
+			if v.Value(r) {
+				y = 1
+			}
+		default:
+			return 0, false, fmt.Errorf("cohort: label column %q has type %s", labelColumn, a.DataType())
+		}
+		if y != 0 && y != 1 {
+			return 0, false, fmt.Errorf("cohort: label column %q holds %g, want 0 or 1", labelColumn, y)
+		}
+		return y, true, nil
+	})
+}
+
+// labelFunc returns the label of row r of rec, whose subject is id, and whether the row is labelled.
+type labelFunc func(rec arrow.Record, r int, id string) (float64, bool, error)
+
+func collect(ctx context.Context, sc *dataset.Scanner, cols []dataset.Column, label labelFunc) (*Table, error) {
 	t := &Table{Columns: make([]features.Column, len(cols))}
 	for i, c := range cols {
 		t.Columns[i] = features.Column{Name: c.Name, Kind: kindOf(c)}
 	}
-	seen := 0
 	for {
 		rec, err := sc.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			break
+			return t, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		err = t.appendRecord(rec, cols, labels, &seen)
+		err = t.appendRecord(rec, cols, label)
 		rec.Release()
 		if err != nil {
 			return nil, err
 		}
 	}
-	t.Unmatched = labels.Len() - seen
-	return t, nil
 }
 
 func kindOf(c dataset.Column) features.Kind {
@@ -90,7 +139,7 @@ func kindOf(c dataset.Column) features.Kind {
 	}
 }
 
-func (t *Table) appendRecord(rec arrow.Record, cols []dataset.Column, labels *Labels, seen *int) error {
+func (t *Table) appendRecord(rec arrow.Record, cols []dataset.Column, label labelFunc) error {
 	idx := map[string]int{}
 	for i, f := range rec.Schema().Fields() {
 		idx[f.Name] = i
@@ -116,11 +165,13 @@ func (t *Table) appendRecord(rec arrow.Record, cols []dataset.Column, labels *La
 			continue
 		}
 		id := subj.Value(r)
-		y, ok := labels.Get(id)
+		y, ok, err := label(rec, r, id)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			continue
 		}
-		*seen++
 		t.Subjects = append(t.Subjects, id)
 		t.Label = append(t.Label, y)
 		for k, a := range colArr {
