@@ -15,6 +15,8 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A mistyped or unknown flag is a usage mistake like the others: exit code 2.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	root.AddCommand(
 		newVersionCmd(),
 		newCatalogCmd(),
