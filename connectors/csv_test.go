@@ -6,10 +6,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -390,5 +393,70 @@ custom_fields:
 	}
 	if _, ok := recs[0].Column(1).(*array.Int64); !ok {
 		t.Fatalf("column type %T", recs[0].Column(1))
+	}
+}
+
+func TestPersonalValuesAreMasked(t *testing.T) {
+	mapping := `
+source: people
+provider: p
+format: csv
+path: data.csv
+subject: {column: id, kind: resident_id}
+columns:
+  - {column: status, field: custom.status}
+custom_fields:
+  - {key: status, type: enum, values: [married, single], sensitivity: 3}
+`
+	// Row 1: a resident id whose check character is wrong; row 2: a valid id with a status outside the
+	// enum. Neither value may appear whole in an error.
+	valid := ident.NewResidentID(rand.New(rand.NewPCG(1, 1)), "110101", time.Date(1990, 3, 7, 0, 0, 0, 0, time.UTC), false)
+	bad := valid[:17] + map[bool]string{true: "1", false: "2"}[valid[17] != '1']
+	m := writeCSVMapping(t, "data.csv", []byte("id,status\n"+bad+",single\n"+valid+",widowed-secretly\n"), mapping)
+	_, rep, err := readAll(t, m, connectors.Options{Rejects: connectors.NewRejectBudget(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rejects) != 2 {
+		t.Fatalf("rejects %+v", rep.Rejects)
+	}
+	for i, raw := range []string{bad, "widowed-secretly"} {
+		e := rep.Rejects[i]
+		if e.Value != ident.Mask(raw) || strings.Contains(e.Error(), raw) {
+			t.Errorf("reject %d shows %q: %s", i, e.Value, e)
+		}
+	}
+}
+
+func TestCancel(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,amount,note\n")
+	for i := 0; i < 5000; i++ {
+		b.WriteString("x" + strconv.Itoa(i) + ",1,n\n")
+	}
+	m := writeCSVMapping(t, "data.csv", []byte(b.String()), strings.Replace(openMapping, "%s", "data.csv", 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := connectors.Open(ctx, m, connectors.Options{BatchRows: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	cancel()
+	for {
+		rec, err = r.Next(context.Background())
+		if err != nil {
+			break
+		}
+		rec.Release()
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("after cancel: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -108,6 +108,7 @@ type reader struct {
 	cancel  context.CancelFunc
 	pending chan chan *convChunk
 	free    chan *convChunk // buffers of absorbed chunks, for reuse
+	runErr  error           // why the reading goroutine stopped early; read after pending is closed
 	wg      sync.WaitGroup
 	closed  bool
 
@@ -240,6 +241,7 @@ func (r *reader) run(ctx context.Context, workers int) {
 			case r.pending <- res:
 			case <-ctx.Done():
 				raw.free()
+				r.runErr = ctx.Err()
 				return
 			}
 			select {
@@ -247,6 +249,7 @@ func (r *reader) run(ctx context.Context, workers int) {
 			case <-ctx.Done():
 				raw.free()
 				res <- &convChunk{err: ctx.Err()}
+				r.runErr = ctx.Err()
 				return
 			}
 		} else if raw != nil {
@@ -264,6 +267,7 @@ func (r *reader) run(ctx context.Context, workers int) {
 			select {
 			case r.pending <- res:
 			case <-ctx.Done():
+				r.runErr = err
 			}
 			return
 		}
@@ -296,6 +300,11 @@ func (r *reader) Next(ctx context.Context) (arrow.Record, error) {
 		case res, ok = <-r.pending:
 		case <-ctx.Done():
 			r.err = ctx.Err()
+			return nil, r.err
+		}
+		if !ok && r.runErr != nil {
+			// The reading goroutine stopped early; its channel close orders this read after its write.
+			r.err = r.runErr
 			return nil, r.err
 		}
 		if !ok {
