@@ -110,21 +110,29 @@ func ParseLabels(r io.Reader, name string) (*Labels, error) {
 	}
 	if idCol < 0 || labelCol < 0 {
 		return nil, &LabelError{File: name, Line: 1, Rule: "header",
-			Err: fmt.Errorf("header %q lacks an identifier column (uscc, resident_id or id) or label", strings.Join(header, ","))}
+			Err: fmt.Errorf("header %q lacks an identifier column (uscc, resident_id or id) or label", redactCells(header))}
 	}
-	idName, obsName := header[idCol], ""
+	// Errors name the columns as the header spells them, without a byte-order mark or spaces.
+	colName := func(i int) string { return strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff")) }
+	idName, obsName := colName(idCol), ""
 	if obsCol >= 0 {
-		obsName = header[obsCol]
+		obsName = colName(obsCol)
 	}
 	for row := 1; ; row++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos is not valid after a parse error; the error knows where the record starts.
+			line := 0
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.StartLine
+			}
 			return nil, &LabelError{File: name, Line: line, Row: row, Rule: "csv", Err: err}
 		}
+		line, _ := cr.FieldPos(0)
 		id, err := ident.Normalize(l.Kind, rec[idCol])
 		if err != nil {
 			return nil, &LabelError{File: name, Line: line, Row: row, Column: idName, Rule: "identifier", Err: err}
@@ -140,14 +148,14 @@ func ParseLabels(r io.Reader, name string) (*Labels, error) {
 			y = 1
 		default:
 			return nil, &LabelError{File: name, Line: line, Row: row, Column: "label", Rule: "binary-label",
-				Err: fmt.Errorf("label %q is not 0 or 1", rec[labelCol])}
+				Err: fmt.Errorf("label %q is not 0 or 1", redact(rec[labelCol]))}
 		}
 		l.y[id] = y
 		if obsCol >= 0 && strings.TrimSpace(rec[obsCol]) != "" {
 			t, err := time.Parse(time.DateOnly, strings.TrimSpace(rec[obsCol]))
 			if err != nil {
 				return nil, &LabelError{File: name, Line: line, Row: row, Column: obsName, Rule: "date",
-					Err: fmt.Errorf("%q is not a date YYYY-MM-DD", rec[obsCol])}
+					Err: fmt.Errorf("%q is not a date YYYY-MM-DD", redact(rec[obsCol]))}
 			}
 			l.obs[id] = t
 		}
@@ -156,6 +164,32 @@ func ParseLabels(r io.Reader, name string) (*Labels, error) {
 		return nil, &LabelError{File: name, Rule: "non-empty", Err: errors.New("no labelled subjects")}
 	}
 	return l, nil
+}
+
+// redact masks a cell quoted in an error when it holds a run of 15 or more digits, since it may be a
+// resident id (15 or 18 characters): a label file without a header, or with its columns swapped,
+// puts resident ids where a header name, label or date belongs.
+func redact(s string) string {
+	run := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			if run++; run >= 15 {
+				return ident.Mask(s)
+			}
+		} else {
+			run = 0
+		}
+	}
+	return s
+}
+
+// redactCells joins a header for an error, each cell through redact.
+func redactCells(cells []string) string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = redact(c)
+	}
+	return strings.Join(out, ",")
 }
 
 func maskFor(k ident.Kind, id string) string {
