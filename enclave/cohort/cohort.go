@@ -261,8 +261,8 @@ func DefaultSpec(t *Table, asOf time.Time) features.Spec {
 }
 
 func anyMissing(c features.Column) bool {
-	for _, m := range c.Missing {
-		if m {
+	for i := range c.Len() {
+		if c.IsMissing(i) {
 			return true
 		}
 	}
@@ -272,8 +272,8 @@ func anyMissing(c features.Column) bool {
 // constant reports whether every present value of c is the same (or none is present).
 func constant(c features.Column) bool {
 	first := -1
-	for i := range c.Missing {
-		if c.Missing[i] {
+	for i := range c.Len() {
+		if c.IsMissing(i) {
 			continue
 		}
 		if first < 0 {
