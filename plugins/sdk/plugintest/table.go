@@ -86,10 +86,10 @@ func (t *Table) Reader() array.RecordReader {
 		b := array.NewRecordBuilder(mem, schema)
 		b.Field(0).(*array.StringBuilder).AppendValues(t.Subjects[lo:hi], nil)
 		for j, c := range t.Columns {
-			b.Field(1 + j).(*array.Float64Builder).AppendValues(c[lo:hi], nil)
+			b.Field(1+j).(*array.Float64Builder).AppendValues(c[lo:hi], nil)
 		}
 		if t.Labels != nil {
-			b.Field(1 + len(t.Columns)).(*array.Float64Builder).AppendValues(t.Labels[lo:hi], nil)
+			b.Field(1+len(t.Columns)).(*array.Float64Builder).AppendValues(t.Labels[lo:hi], nil)
 		}
 		recs = append(recs, b.NewRecord())
 		b.Release()
