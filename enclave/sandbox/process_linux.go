@@ -1,0 +1,682 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startTimeout bounds set-up when Start's context has no deadline.
+const startTimeout = 30 * time.Second
+
+// Process is one sandboxed plugin process. Create it with New or FromCmd, then Start and Wait.
+// Its methods Start, Wait, Kill, Stdout, Stderr, Name, ID, Diagnose, PluginToHost and
+// HostToPlugin make it a go-plugin runner.Runner.
+type Process struct {
+	spec Spec
+	lim  Limits
+
+	// Pipes offered by Stdout and Stderr (FromCmd); the write ends go to the child.
+	stdoutR, stdoutW *os.File
+	stderrR, stderrW *os.File
+	copying          sync.WaitGroup
+
+	mu         sync.Mutex
+	started    bool
+	plan       *plan
+	proc       *os.Process
+	pid        int
+	cg         *cgroup
+	runDir     string
+	start      time.Time
+	timer      *time.Timer
+	killReason Reason // ReasonTimeout or ReasonKilled once the sandbox killed it; -1 before
+	done       chan struct{}
+	result     *Result
+}
+
+// New checks a Spec and returns an unstarted Process.
+func New(spec Spec) (*Process, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	spec.Args = append([]string(nil), spec.Args...)
+	spec.Env = append([]string(nil), spec.Env...)
+	spec.Binds = append([]Bind(nil), spec.Binds...)
+	return &Process{spec: spec, lim: spec.Limits.withDefaults(), killReason: -1, done: make(chan struct{})}, nil
+}
+
+// FromCmd turns a plugin command prepared by go-plugin (ClientConfig.RunnerFunc's cmd) into a
+// sandboxed Process: cmd.Args[1:] become the arguments unless spec.Args is set, and cmd.Env is
+// appended to spec.Env, minus any entry also present in this process's own environment (set
+// ClientConfig.SkipHostEnv; this is the second line of defence). cmd.Path, cmd.Stdin and
+// cmd.SysProcAttr are ignored: the program is spec.Binary and standard input is /dev/null. When
+// spec.SocketDir is empty it is taken from PLUGIN_UNIX_SOCKET_DIR in cmd.Env. Output goes to
+// cmd.Stdout and cmd.Stderr when set, else to the pipes returned by Stdout and Stderr.
+func FromCmd(cmd *exec.Cmd, spec Spec) (*Process, error) {
+	if spec.Args == nil && len(cmd.Args) > 1 {
+		spec.Args = cmd.Args[1:]
+	}
+	host := map[string]bool{}
+	for _, e := range os.Environ() {
+		host[e] = true
+	}
+	env := append([]string(nil), spec.Env...)
+	for _, e := range cmd.Env {
+		if host[e] {
+			continue
+		}
+		env = append(env, e)
+		if v, ok := strings.CutPrefix(e, "PLUGIN_UNIX_SOCKET_DIR="); ok && spec.SocketDir == "" {
+			spec.SocketDir = filepath.Clean(v)
+		}
+	}
+	spec.Env = env
+	if spec.Stdout == nil {
+		spec.Stdout = cmd.Stdout
+	}
+	if spec.Stderr == nil {
+		spec.Stderr = cmd.Stderr
+	}
+	p, err := New(spec)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Stdout == nil {
+		if p.stdoutR, p.stdoutW, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Stderr == nil {
+		if p.stderrR, p.stderrW, err = os.Pipe(); err != nil {
+			p.closePipes()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Run starts a sandboxed process and waits for it. Cancelling ctx kills it (ReasonTimeout when
+// ctx's deadline passed, ReasonKilled otherwise). The error is nil only for exit status 0; the
+// Result is returned whenever the process started.
+func Run(ctx context.Context, spec Spec) (*Result, error) {
+	p, err := New(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Start(ctx); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			p.killWith(ReasonTimeout)
+		} else {
+			p.killWith(ReasonKilled)
+		}
+	})
+	defer stop()
+	<-p.done
+	return p.result, p.result.Err()
+}
+
+// Start sets up the sandbox and executes the plugin in it. It returns once the plugin's program
+// is running (or set-up failed). ctx bounds set-up only, as go-plugin's runner contract wants;
+// the process's lifetime is bounded by Limits.WallClock, Kill, or Run's context. In strict mode
+// a missing or disabled mandatory layer makes Start fail with a *LayerError.
+func (p *Process) Start(ctx context.Context) (err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return errors.New("sandbox: process already started")
+	}
+	p.started = true
+	if len(os.Args) > 1 && os.Args[1] == trampolineArg {
+		return ErrNoTrampoline
+	}
+	if err := checkSealed(p.spec.Binary); err != nil {
+		return err
+	}
+	pl, err := makePlan(&p.spec, cachedProbe())
+	if err != nil {
+		return err
+	}
+	p.plan = pl
+	defer func() {
+		if err != nil {
+			p.cleanup()
+			p.closePipes()
+		}
+	}()
+
+	id := runID()
+	uid, gid := os.Getuid(), os.Getgid()
+	if pl.layers&LayerNonRootUID != 0 {
+		uid, gid = p.spec.uid(), p.spec.gid()
+	}
+	mounts := []initBind{{Path: "/dev/null", File: true, Device: true, Writable: true}}
+	if d := p.spec.SocketDir; d != "" {
+		if err := os.Chown(d, uid, gid); err != nil {
+			return fmt.Errorf("sandbox: give socket dir to the plugin's uid: %w", err)
+		}
+		mounts = append(mounts, initBind{Path: d, Writable: true, Socket: true})
+	}
+	for _, b := range p.spec.Binds {
+		st, err := os.Stat(b.Path)
+		if err != nil {
+			return fmt.Errorf("sandbox: bind: %w", err)
+		}
+		if b.Writable && st.IsDir() {
+			if err := os.Chown(b.Path, uid, gid); err != nil {
+				return fmt.Errorf("sandbox: give bind %s to the plugin's uid: %w", b.Path, err)
+			}
+		}
+		mounts = append(mounts, initBind{Path: b.Path, Writable: b.Writable, File: !st.IsDir()})
+	}
+	is := &initSpec{
+		Layers:   pl.layers,
+		Argv:     append([]string{p.spec.name()}, p.spec.Args...),
+		Env:      p.spec.Env,
+		Mounts:   mounts,
+		UID:      uid,
+		GID:      gid,
+		Hostname: "insitu-sandbox",
+		Rlimits:  p.rlimits(),
+	}
+	if is.Env == nil {
+		is.Env = []string{}
+	}
+	if pl.layers&LayerRootFS != 0 {
+		if p.runDir, is.Root, err = makeRunDir(p.spec.tempDir(), id); err != nil {
+			return err
+		}
+	}
+	if pl.layers&LayerCgroup != 0 {
+		p.cg, err = newCgroup(pl.cgroup, p.spec.cgroupName(), id, p.lim)
+		if err != nil {
+			// The cgroup is not mandatory: fall back to the address-space backstop, loudly.
+			p.cg = nil
+			pl.layers &^= LayerCgroup
+			pl.weakened |= LayerCgroup
+			pl.cgroup = ""
+			pl.warnings = append(pl.warnings, fmt.Sprintf("no cgroup memory and pids limits (%v): memory is bounded only by the address-space backstop", err))
+		}
+	}
+	stdout, err := p.output(p.spec.Stdout, &p.stdoutW)
+	if err != nil {
+		return err
+	}
+	stderr, err := p.output(p.spec.Stderr, &p.stderrW)
+	if err != nil {
+		return err
+	}
+	p.start = time.Now()
+	proc, statusR, err := startTrampoline(is, pl.layers, uid, gid, stdout, stderr, p.spec.Binary, p.cg)
+	if p.stdoutW != nil {
+		p.stdoutW.Close()
+		p.stdoutW = nil
+	}
+	if p.stderrW != nil {
+		p.stderrW.Close()
+		p.stderrW = nil
+	}
+	if err != nil {
+		return err
+	}
+	p.proc, p.pid = proc, proc.Pid
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, startTimeout)
+		defer cancel()
+	}
+	rep, err := readReport(ctx, proc, statusR)
+	if err == nil && rep != nil {
+		err = rep.asError()
+	}
+	if err != nil {
+		proc.Kill()
+		proc.Wait()
+		p.proc = nil
+		return err
+	}
+	p.timer = time.AfterFunc(p.lim.WallClock, func() { p.killWith(ReasonTimeout) })
+	go p.reap()
+	return nil
+}
+
+// output returns the file the child writes to: w itself when it is a file, a pipe copied into w
+// otherwise, or the write end of the pipe FromCmd made (*pw) when w is nil.
+func (p *Process) output(w io.Writer, pw **os.File) (*os.File, error) {
+	if w == nil {
+		return *pw, nil // nil means /dev/null
+	}
+	if f, ok := w.(*os.File); ok {
+		return f, nil
+	}
+	r, wf, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	*pw = wf
+	p.copying.Add(1)
+	go func() {
+		defer p.copying.Done()
+		io.Copy(w, r)
+		r.Close()
+	}()
+	return wf, nil
+}
+
+func (p *Process) rlimits() []rlimit {
+	l := p.lim
+	cpu := l.cpuSeconds()
+	return []rlimit{
+		{unix.RLIMIT_CPU, cpu, cpu + 1},
+		{unix.RLIMIT_NPROC, l.Threads, l.Threads},
+		{unix.RLIMIT_NOFILE, l.OpenFiles, l.OpenFiles},
+		{unix.RLIMIT_FSIZE, l.FileSize, l.FileSize},
+		{unix.RLIMIT_AS, l.AddressSpace, l.AddressSpace},
+		{unix.RLIMIT_CORE, 0, 0},
+		{unix.RLIMIT_MEMLOCK, 0, 0},
+		{unix.RLIMIT_MSGQUEUE, 0, 0},
+		{unix.RLIMIT_NICE, 0, 0},
+		{unix.RLIMIT_RTPRIO, 0, 0},
+	}
+}
+
+// reap waits for the process, works out why it ended and removes the run's cgroup and folder.
+func (p *Process) reap() {
+	st, err := p.proc.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timer.Stop()
+	res := &Result{
+		Limits:      p.lim,
+		Layers:      p.plan.layers,
+		Weakened:    p.plan.weakened,
+		Warnings:    p.plan.warnings,
+		LandlockABI: p.plan.abi,
+		Cgroup:      p.plan.cgroup,
+		WallTime:    time.Since(p.start),
+		ExitCode:    -1,
+		OOMKills:    p.cg.oomKills(),
+	}
+	if err == nil {
+		ws := st.Sys().(syscall.WaitStatus)
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			res.CPUTime = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			res.MaxRSS = ru.Maxrss * 1024
+		}
+		if ws.Signaled() {
+			res.Signal = ws.Signal()
+		} else {
+			res.ExitCode = ws.ExitStatus()
+		}
+	}
+	cpuLimit := time.Duration(p.lim.cpuSeconds()) * time.Second
+	switch {
+	case res.Signal == syscall.SIGKILL && p.killReason >= 0:
+		res.Reason = p.killReason
+	case res.Signal == syscall.SIGKILL && res.OOMKills > 0:
+		res.Reason = ReasonOutOfMemory
+	case res.Signal == syscall.SIGXCPU || res.Signal == syscall.SIGKILL && p.plan.layers&LayerRlimits != 0 && res.CPUTime >= cpuLimit:
+		res.Reason = ReasonCPULimit
+	case res.Signal != 0:
+		res.Reason = ReasonSignaled
+	default:
+		res.Reason = ReasonExited
+	}
+	p.cg.kill()
+	p.cleanup()
+	p.mu.Unlock()
+	p.copying.Wait()
+	p.mu.Lock()
+	p.result = res
+	close(p.done)
+}
+
+// cleanup removes the cgroup and the run folder. Called with p.mu held.
+func (p *Process) cleanup() {
+	if p.cg != nil {
+		p.cg.remove()
+		p.cg = nil
+	}
+	if p.runDir != "" {
+		os.RemoveAll(p.runDir)
+		p.runDir = ""
+	}
+}
+
+func (p *Process) closePipes() {
+	for _, f := range []**os.File{&p.stdoutR, &p.stdoutW, &p.stderrR, &p.stderrW} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+	}
+}
+
+// killWith kills the sandbox (its pid 1, so every process in it) and records why.
+func (p *Process) killWith(r Reason) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil || p.result != nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if p.killReason < 0 {
+		p.killReason = r
+	}
+	p.proc.Signal(syscall.SIGKILL)
+	p.cg.kill()
+}
+
+// Wait waits until the process has ended and its cgroup and folder are removed, or ctx is done.
+// It returns nil for exit status 0 and an *ExitError otherwise; Result has the details. Wait
+// closes the pipes returned by Stdout and Stderr: read them to the end first.
+func (p *Process) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	started := p.proc != nil
+	p.mu.Unlock()
+	if !started {
+		return errors.New("sandbox: process not started")
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	p.closePipes()
+	p.mu.Unlock()
+	return p.result.Err()
+}
+
+// Result returns how the process ended, or nil while it runs.
+func (p *Process) Result() *Result {
+	select {
+	case <-p.done:
+		return p.result
+	default:
+		return nil
+	}
+}
+
+// Kill kills the sandboxed process and everything in its sandbox. Killing an ended process is not
+// an error. The Result's reason is ReasonKilled.
+func (p *Process) Kill(context.Context) error {
+	p.killWith(ReasonKilled)
+	return nil
+}
+
+// Layers returns the layers applied, the layers weakened and the warnings to log, once Start
+// has succeeded.
+func (p *Process) Layers() (applied, weakened Layer, warnings []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.plan == nil {
+		return 0, 0, nil
+	}
+	return p.plan.layers, p.plan.weakened, append([]string(nil), p.plan.warnings...)
+}
+
+// Stdout returns the plugin's standard output when FromCmd made a pipe for it, else nil.
+func (p *Process) Stdout() io.ReadCloser { return readCloser(p.stdoutR) }
+
+// Stderr returns the plugin's standard error when FromCmd made a pipe for it, else nil.
+func (p *Process) Stderr() io.ReadCloser { return readCloser(p.stderrR) }
+
+func readCloser(f *os.File) io.ReadCloser {
+	if f == nil {
+		return nil
+	}
+	return f
+}
+
+// Name returns "sandbox:" and the plugin's argv[0].
+func (p *Process) Name() string { return "sandbox:" + p.spec.name() }
+
+// ID returns the host pid of the sandbox's pid 1 (the plugin), or "" before Start.
+func (p *Process) ID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pid == 0 {
+		return ""
+	}
+	return strconv.Itoa(p.pid)
+}
+
+// Diagnose describes the sandbox, for go-plugin's start-up failure message.
+func (p *Process) Diagnose(context.Context) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.plan == nil {
+		return "the sandbox was not set up"
+	}
+	s := fmt.Sprintf("the plugin ran in a sandbox with %s; it must be a static executable for this architecture that serves over a unix socket in %s",
+		p.plan.layers, p.spec.SocketDir)
+	if p.result != nil {
+		s += "; it " + p.result.String()
+	}
+	return s
+}
+
+// PluginToHost accepts only a unix socket directly inside the socket dir; anything else (a TCP
+// address, a socket elsewhere) is refused with an *AddressError before go-plugin dials it.
+func (p *Process) PluginToHost(network, addr string) (string, string, error) {
+	if err := p.checkAddr(network, addr); err != nil {
+		return "", "", err
+	}
+	return network, addr, nil
+}
+
+// HostToPlugin applies the same rule to addresses the host hands to the plugin.
+func (p *Process) HostToPlugin(network, addr string) (string, string, error) {
+	if err := p.checkAddr(network, addr); err != nil {
+		return "", "", err
+	}
+	return network, addr, nil
+}
+
+func (p *Process) checkAddr(network, addr string) error {
+	dir := p.spec.SocketDir
+	if network == "unix" && dir != "" && filepath.IsAbs(addr) && filepath.Clean(addr) == addr &&
+		filepath.Dir(addr) == dir && filepath.Base(addr) != ".." {
+		return nil
+	}
+	return &AddressError{Network: network, Addr: addr, SocketDir: dir}
+}
+
+// checkSealed makes sure the binary is a memfd whose content can no longer change.
+func checkSealed(f *os.File) error {
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotSealed, err)
+	}
+	const want = unix.F_SEAL_WRITE | unix.F_SEAL_GROW | unix.F_SEAL_SHRINK | unix.F_SEAL_SEAL
+	if seals&want != want {
+		return fmt.Errorf("%w: seals %#x lack %#x", ErrNotSealed, seals, want&^seals)
+	}
+	return nil
+}
+
+// makeRunDir creates the run's folder, searchable by the plugin's uid, with the mount point of
+// the new root inside.
+func makeRunDir(tempDir, id string) (runDir, root string, err error) {
+	runDir = filepath.Join(tempDir, runDirPrefix+id)
+	if err := os.Mkdir(runDir, 0o711); err != nil {
+		return "", "", fmt.Errorf("sandbox: run folder: %w", err)
+	}
+	if err := os.Chmod(runDir, 0o711); err != nil {
+		os.RemoveAll(runDir)
+		return "", "", fmt.Errorf("sandbox: run folder: %w", err)
+	}
+	root = filepath.Join(runDir, "root")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		os.RemoveAll(runDir)
+		return "", "", fmt.Errorf("sandbox: run folder: %w", err)
+	}
+	return runDir, root, nil
+}
+
+const runDirPrefix = "insitu-sandbox-"
+
+// startTrampoline starts /proc/self/exe as the trampoline in the namespaces of layers, places it
+// in the cgroup, and sends it the spec. It returns the process and the read end of the status pipe.
+func startTrampoline(is *initSpec, layers Layer, uid, gid int, stdout, stderr, binary *os.File, cg *cgroup) (*os.Process, *os.File, error) {
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer devnull.Close()
+	if stdout == nil {
+		stdout = devnull
+	}
+	if stderr == nil {
+		stderr = devnull
+	}
+	if binary == nil {
+		binary = devnull
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer specR.Close()
+	defer specW.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer statusW.Close()
+
+	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	for _, f := range []struct {
+		l    Layer
+		flag uintptr
+	}{
+		{LayerUserNS, syscall.CLONE_NEWUSER}, {LayerMountNS, syscall.CLONE_NEWNS}, {LayerPIDNS, syscall.CLONE_NEWPID},
+		{LayerNetNS, syscall.CLONE_NEWNET}, {LayerIPCNS, syscall.CLONE_NEWIPC}, {LayerUTSNS, syscall.CLONE_NEWUTS},
+	} {
+		if layers&f.l != 0 {
+			attr.Cloneflags |= f.flag
+		}
+	}
+	if layers&LayerUserNS != 0 {
+		// The trampoline is root in its namespace (it keeps its capabilities there across the
+		// exec of /proc/self/exe); that root is the plugin's host uid and gid.
+		root := os.Geteuid() == 0
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
+		attr.GidMappingsEnableSetgroups = root
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: !root}
+	}
+	proc, err := os.StartProcess("/proc/self/exe", []string{"insitu-sandbox", trampolineArg}, &os.ProcAttr{
+		Env:   []string{},
+		Files: []*os.File{devnull, stdout, stderr, specR, statusW, binary},
+		Sys:   attr,
+	})
+	if err != nil {
+		statusR.Close()
+		return nil, nil, namespaceError(layers, err)
+	}
+	fail := func(err error) (*os.Process, *os.File, error) {
+		proc.Kill()
+		proc.Wait()
+		statusR.Close()
+		return nil, nil, err
+	}
+	if cg != nil {
+		if err := cg.add(proc.Pid); err != nil {
+			return fail(&LayerError{Layer: LayerCgroup, Err: fmt.Errorf("%w: %w", ErrLayerUnavailable, err)})
+		}
+	}
+	b, err := json.Marshal(is)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := specW.Write(b); err != nil {
+		return fail(fmt.Errorf("sandbox: send spec to trampoline: %w", err))
+	}
+	return proc, statusR, nil
+}
+
+// namespaceError explains a failed clone: a namespace the kernel or its settings refuse.
+func namespaceError(layers Layer, err error) error {
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EUSERS) {
+		return &LayerError{Layer: layers & Namespaces, Err: fmt.Errorf("%w: creating the namespaces failed: %w", ErrLayerUnavailable, err)}
+	}
+	return fmt.Errorf("sandbox: start trampoline: %w", err)
+}
+
+// readReport reads the trampoline's status pipe to its end: nothing means the plugin was
+// executed. It closes statusR. When ctx ends first, the process is killed.
+func readReport(ctx context.Context, proc *os.Process, statusR *os.File) (*initReport, error) {
+	type answer struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		b, err := io.ReadAll(io.LimitReader(statusR, 1<<20))
+		ch <- answer{b, err}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-ctx.Done():
+		proc.Kill()
+		a = <-ch
+		statusR.Close()
+		return nil, fmt.Errorf("sandbox: set-up did not finish: %w", ctx.Err())
+	}
+	statusR.Close()
+	if a.err != nil {
+		return nil, fmt.Errorf("sandbox: read set-up status: %w", a.err)
+	}
+	if len(a.b) == 0 {
+		return nil, nil
+	}
+	var rep initReport
+	if err := json.Unmarshal(a.b, &rep); err != nil {
+		return nil, fmt.Errorf("%w (the re-executed binary wrote %q)", ErrNoTrampoline, truncate(a.b, 80))
+	}
+	return &rep, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// asError turns a failure report into an error naming the layer.
+func (r *initReport) asError() error {
+	if r.isProbe() {
+		return errors.New("sandbox: trampoline answered a probe to a start")
+	}
+	cause := errors.New(r.Msg)
+	if r.Errno != 0 {
+		cause = fmt.Errorf("%s: %w", r.Msg, syscall.Errno(r.Errno))
+	}
+	if r.Layer != 0 {
+		return &LayerError{Layer: r.Layer, Err: fmt.Errorf("%w: %s: %w", ErrLayerUnavailable, r.Step, cause)}
+	}
+	return fmt.Errorf("sandbox set-up: %s: %w", r.Step, cause)
+}
