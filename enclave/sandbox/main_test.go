@@ -5,11 +5,13 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +46,11 @@ func probeProgram(tb testing.TB) string {
 			return
 		}
 		probePath = filepath.Join(buildDir, "probe")
-		cmd := exec.Command("go", "build", "-o", probePath, "./testdata/probe")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(goTool, "build", "-o", probePath, "./testdata/probe")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build probe: %v\n%s", err, out)
@@ -204,3 +210,5 @@ func plantedSocket(tb testing.TB) (string, *atomic.Int64) {
 	tb.Cleanup(func() { l.Close(); os.RemoveAll(d) })
 	return p, &n
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
