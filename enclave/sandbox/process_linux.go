@@ -61,11 +61,15 @@ func New(spec Spec) (*Process, error) {
 // FromCmd turns a plugin command prepared by go-plugin (ClientConfig.RunnerFunc's cmd) into a
 // sandboxed Process: cmd.Args[1:] become the arguments unless spec.Args is set, and cmd.Env is
 // appended to spec.Env, minus any entry also present in this process's own environment (set
-// ClientConfig.SkipHostEnv; this is the second line of defence). cmd.Path, cmd.Stdin and
-// cmd.SysProcAttr are ignored: the program is spec.Binary and standard input is /dev/null. When
-// spec.SocketDir is empty it is taken from PLUGIN_UNIX_SOCKET_DIR in cmd.Env. Output goes to
-// cmd.Stdout and cmd.Stderr when set, else to the pipes returned by Stdout and Stderr.
+// ClientConfig.SkipHostEnv; this is the second line of defence). cmd.Path, cmd.Stdin, cmd.Stdout,
+// cmd.Stderr and cmd.SysProcAttr are ignored: the program is spec.Binary, standard input is
+// /dev/null, and the plugin's output is read through the pipes Stdout and Stderr return (go-plugin
+// reads the handshake from one and logs the other), so spec.Stdout and spec.Stderr must be nil.
+// When spec.SocketDir is empty it is taken from PLUGIN_UNIX_SOCKET_DIR in cmd.Env.
 func FromCmd(cmd *exec.Cmd, spec Spec) (*Process, error) {
+	if spec.Stdout != nil || spec.Stderr != nil {
+		return nil, errors.New("sandbox: FromCmd offers the plugin's output as pipes; leave spec.Stdout and spec.Stderr nil")
+	}
 	if spec.Args == nil && len(cmd.Args) > 1 {
 		spec.Args = cmd.Args[1:]
 	}
@@ -84,26 +88,16 @@ func FromCmd(cmd *exec.Cmd, spec Spec) (*Process, error) {
 		}
 	}
 	spec.Env = env
-	if spec.Stdout == nil {
-		spec.Stdout = cmd.Stdout
-	}
-	if spec.Stderr == nil {
-		spec.Stderr = cmd.Stderr
-	}
 	p, err := New(spec)
 	if err != nil {
 		return nil, err
 	}
-	if spec.Stdout == nil {
-		if p.stdoutR, p.stdoutW, err = os.Pipe(); err != nil {
-			return nil, err
-		}
+	if p.stdoutR, p.stdoutW, err = os.Pipe(); err != nil {
+		return nil, err
 	}
-	if spec.Stderr == nil {
-		if p.stderrR, p.stderrW, err = os.Pipe(); err != nil {
-			p.closePipes()
-			return nil, err
-		}
+	if p.stderrR, p.stderrW, err = os.Pipe(); err != nil {
+		p.closePipes()
+		return nil, err
 	}
 	return p, nil
 }
@@ -435,15 +429,17 @@ func (p *Process) Layers() (applied, weakened Layer, warnings []string) {
 	return p.plan.layers, p.plan.weakened, append([]string(nil), p.plan.warnings...)
 }
 
-// Stdout returns the plugin's standard output when FromCmd made a pipe for it, else nil.
+// Stdout returns the plugin's standard output for a Process made by FromCmd; for one made by New
+// (whose output goes to Spec.Stdout) it returns an empty reader.
 func (p *Process) Stdout() io.ReadCloser { return readCloser(p.stdoutR) }
 
-// Stderr returns the plugin's standard error when FromCmd made a pipe for it, else nil.
+// Stderr returns the plugin's standard error for a Process made by FromCmd; for one made by New
+// it returns an empty reader.
 func (p *Process) Stderr() io.ReadCloser { return readCloser(p.stderrR) }
 
 func readCloser(f *os.File) io.ReadCloser {
 	if f == nil {
-		return nil
+		return io.NopCloser(strings.NewReader(""))
 	}
 	return f
 }

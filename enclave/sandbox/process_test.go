@@ -154,6 +154,16 @@ func TestFromCmd(t *testing.T) {
 	if p.Name() != "sandbox:plugin" || p.Result().Reason != ReasonExited {
 		t.Errorf("name %q, result %v", p.Name(), p.Result())
 	}
+	if _, err := FromCmd(cmd, Spec{Binary: sealedProbe(t), Stderr: os.Stderr}); err == nil {
+		t.Error("FromCmd accepted a spec with its own Stderr, which would leave go-plugin no pipe")
+	}
+	q, err := New(Spec{Binary: sealedProbe(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(q.Stdout()); err != nil || len(b) != 0 {
+		t.Errorf("Stdout of a New process: %q, %v", b, err)
+	}
 }
 
 func TestPluginToHost(t *testing.T) {
