@@ -23,6 +23,9 @@ import (
 
 func TestMain(m *testing.M) {
 	MaybeRunTrampoline()
+	if os.Getenv(parentHelperEnv) != "" {
+		parentHelper()
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -212,3 +215,30 @@ func plantedSocket(tb testing.TB) (string, *atomic.Int64) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// parentHelperEnv makes the test binary a parent that starts one sandboxed "probe hang", prints
+// its pid and waits to be killed (TestParentDeath).
+const parentHelperEnv = "INSITU_SANDBOX_TEST_PARENT"
+
+func parentHelper() {
+	f, err := os.Open(os.Getenv(parentHelperEnv))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	mfd, _, err := pluginstore.SealReader(context.Background(), f, "probe", 1<<30)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	p, err := New(Spec{Binary: mfd, Args: []string{"hang"}, TempDir: os.Getenv("TMPDIR"), CgroupName: os.Getenv("INSITU_SANDBOX_TEST_CGROUP")})
+	if err == nil {
+		err = p.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(p.ID())
+	select {}
+}

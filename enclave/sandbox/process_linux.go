@@ -127,10 +127,9 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 // Start sets up the sandbox and executes the plugin in it. It returns once the plugin's program
 // is running (or set-up failed). ctx bounds set-up only, as go-plugin's runner contract wants;
 // the process's lifetime is bounded by Limits.WallClock, Kill, or Run's context. In strict mode
-// a missing or disabled mandatory layer makes Start fail with a *LayerError. The plugin gets
-// SIGKILL when the OS thread that called Start ends (Pdeathsig); Go ends a thread only when a
-// goroutine exits while locked to it, so do not call Start from such a goroutine. Call Wait (or
-// let go-plugin call it) to learn the Result.
+// a missing or disabled mandatory layer makes Start fail with a *LayerError. The plugin is
+// killed if this process dies (Pdeathsig). Call Wait (or let go-plugin call it) to learn the
+// Result.
 func (p *Process) Start(ctx context.Context) (err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

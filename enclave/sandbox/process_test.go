@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin/runner"
 
@@ -303,5 +306,70 @@ func TestStoreToSandbox(t *testing.T) {
 	res, err := Run(t.Context(), Spec{Binary: mfd, Args: []string{"hello"}, SocketDir: socketDir(t), Stdout: &out})
 	if err != nil || out.String() != "ok hello from the sandbox\n" {
 		t.Fatalf("output %q, result %v, err %v", out.String(), res, err)
+	}
+}
+
+// TestParentDeath kills an enclave-like parent with SIGKILL: its sandboxed plugin dies with it
+// (Pdeathsig), and Sweep removes the run folder and cgroups it left.
+func TestParentDeath(t *testing.T) {
+	needLayers(t, Mandatory)
+	tmp, err := os.MkdirTemp("", "insitu-parent-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	os.Chmod(tmp, 0o755)
+	cgName := "insitu-test-parent-" + strconv.Itoa(os.Getpid())
+	parent := exec.Command(os.Args[0])
+	parent.Env = append(os.Environ(), parentHelperEnv+"="+probeProgram(t), "TMPDIR="+tmp, "INSITU_SANDBOX_TEST_CGROUP="+cgName)
+	out, err := parent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		parent.Process.Kill()
+		t.Fatalf("helper: %v %q", err, line)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		parent.Process.Kill()
+		t.Fatalf("helper said %q", line)
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		t.Fatalf("plugin %d not running: %v", pid, err)
+	}
+	parent.Process.Kill()
+	parent.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break // gone, or a zombie waiting for init to reap it
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("plugin %d survived its parent", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	removed, err := Sweep(SweepOptions{TempDir: tmp, CgroupName: cgName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1 // the run folder
+	if v, _ := detectCgroup(); v == "v1" {
+		want = 3 // and the memory and pids cgroups
+	} else if v == "v2" {
+		want = 2
+	}
+	if len(removed) != want {
+		t.Errorf("Sweep removed %q, want %d entries", removed, want)
+	}
+	for _, c := range []string{"memory", "pids", ""} {
+		os.Remove(filepath.Join(cgroupRoot, c, cgName))
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"syscall"
 )
 
@@ -82,10 +84,13 @@ func startTrampoline(is *initSpec, layers Layer, uid, gid int, stdout, stderr, b
 		attr.GidMappingsEnableSetgroups = root
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: !root}
 	}
-	proc, err := os.StartProcess("/proc/self/exe", []string{"insitu-sandbox", trampolineArg}, &os.ProcAttr{
-		Env:   []string{},
-		Files: []*os.File{devnull, stdout, stderr, specR, statusW, binary},
-		Sys:   attr,
+	var proc *os.Process
+	onSpawner(func() {
+		proc, err = os.StartProcess("/proc/self/exe", []string{"insitu-sandbox", trampolineArg}, &os.ProcAttr{
+			Env:   []string{},
+			Files: []*os.File{devnull, stdout, stderr, specR, statusW, binary},
+			Sys:   attr,
+		})
 	})
 	if err != nil {
 		statusR.Close()
@@ -175,4 +180,27 @@ func (r *initReport) asError() error {
 		return &LayerError{Layer: r.Layer, Err: fmt.Errorf("%w: %s: %w", ErrLayerUnavailable, r.Step, cause)}
 	}
 	return fmt.Errorf("sandbox set-up: %s: %w", r.Step, cause)
+}
+
+// Pdeathsig fires when the thread that forked the child ends, not the process, and Go ends a thread
+// whenever a goroutine exits while locked to it. Sandboxes are therefore forked from one goroutine
+// locked to its thread for the life of the process, so that no other goroutine can ever run on (and
+// end) that thread.
+var (
+	spawnOnce sync.Once
+	spawnCh   = make(chan func())
+)
+
+func onSpawner(f func()) {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread()
+			for f := range spawnCh {
+				f()
+			}
+		}()
+	})
+	done := make(chan struct{})
+	spawnCh <- func() { f(); close(done) }
+	<-done
 }
