@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/bpf"
@@ -183,7 +182,7 @@ func probeInside(s *initSpec) *initReport {
 			rep.Working |= LayerRootFS
 		}
 	}
-	if err := unix.Prctl(unix.PR_CAPBSET_READ, 0, 0, 0, 0); err != nil && err != syscall.Errno(0) {
+	if err := unix.Prctl(unix.PR_CAPBSET_READ, 0, 0, 0, 0); err != nil {
 		miss(LayerCapabilities, err)
 	} else {
 		rep.Working |= LayerCapabilities
