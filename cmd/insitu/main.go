@@ -10,9 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"insitu/enclave/sandbox"
 )
 
 func main() {
+	// When this process is the set-up stage of a plugin sandbox, this call never returns: it builds the
+	// sandbox and execs the plugin. Otherwise it returns at once.
+	sandbox.MaybeRunTrampoline()
 	if err := run(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {

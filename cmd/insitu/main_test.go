@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"insitu/enclave/sandbox"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -33,6 +34,7 @@ import (
 const childEnv = "INSITU_TEST_ACT_AS_CLI"
 
 func TestMain(m *testing.M) {
+	sandbox.MaybeRunTrampoline()
 	if os.Getenv(childEnv) == "1" {
 		main()
 		os.Exit(0)

@@ -26,6 +26,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newIngestCmd(),
 		newDatasetCmd(),
 		newDemoCmd(),
+		newPluginCmd(),
 	)
 	return root
 }
