@@ -161,7 +161,7 @@ func TestGrantRejects(t *testing.T) {
 	}{
 		{func(g *consent.Grant) { g.IDType = "passport" }, "id_type", consent.RuleIDType},
 		{func(g *consent.Grant) { g.Identifier = s[:17] + "?" }, "id", ident.RuleCharset},
-		{func(g *consent.Grant) { g.IDType, g.Identifier = ident.KindResidentID, person[:17] + "2" }, "id", ident.RuleCheck},
+		{func(g *consent.Grant) { g.IDType, g.Identifier = ident.KindResidentID, person[:17]+"2" }, "id", ident.RuleCheck},
 		{func(g *consent.Grant) { g.Grantee = "Bank A" }, "grantee", consent.RuleGrantee},
 		{func(g *consent.Grant) { g.Grantee = person }, "grantee", consent.RuleGrantee},
 		{func(g *consent.Grant) { g.Purpose = "marketing" }, "purpose", consent.RulePurpose},
