@@ -1,11 +1,11 @@
 package consent
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"insitu/connectors/catalog"
@@ -126,55 +126,41 @@ func (r *Registry) Cohort(ctx context.Context, q CohortQuery, subjects iter.Seq[
 	if len(needed) == 0 {
 		return order, lost, nil
 	}
-	probes := make([][]byte, len(needed))
+	// The database ranks each authorization against the query (see rank) and keeps each subject's
+	// best.
+	covers := make([]string, len(needed))
+	args := []any{q.Grantee, string(q.Purpose), q.At.UnixNano(), q.At.In(r.loc).Format(time.DateOnly), string(kind)}
 	for i, k := range needed {
-		probes[i] = []byte(";" + k + ";")
+		covers[i] = fmt.Sprintf("instr(';' || a.items || ';', ?%d) > 0", len(args)+1)
+		args = append(args, ";"+k+";")
 	}
-	day := q.At.In(r.loc).Format(time.DateOnly)
-	atNS := q.At.UnixNano()
+	query := fmt.Sprintf(`SELECT a.identifier, MIN(CASE
+			WHEN a.grantee <> ?1 THEN %d
+			WHEN a.purpose <> ?2 THEN %d
+			WHEN v.revoked_at_ns IS NOT NULL AND v.revoked_at_ns <= ?3 THEN %d
+			WHEN ?4 < a.valid_from THEN %d
+			WHEN ?4 > a.valid_until THEN %d
+			WHEN %s THEN %d
+			ELSE %d END)
+		FROM consent_authorizations a LEFT JOIN consent_revocations v ON v.authorization_id = a.id
+		WHERE a.id_type = ?5 GROUP BY a.identifier`,
+		rankOtherBank, rankOtherPurpose, rankRevoked, rankNotYetValid, rankExpired, strings.Join(covers, " AND "), rankKept, rankMissingItems)
 	err = r.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT a.identifier, a.grantee, a.purpose, a.items, a.valid_from, a.valid_until, v.revoked_at_ns
-			FROM consent_authorizations a LEFT JOIN consent_revocations v ON v.authorization_id = a.id WHERE a.id_type = ?`, string(kind))
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var id, grantee, purpose, items, from, until sql.RawBytes
-		var revoked sql.NullInt64
-		var buf []byte
+		var id sql.RawBytes
+		var k rank
 		for n := 0; rows.Next(); n++ {
 			if n%8192 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if err := rows.Scan(&id, &grantee, &purpose, &items, &from, &until, &revoked); err != nil {
+			if err := rows.Scan(&id, &k); err != nil {
 				return err
 			}
-			cur, ok := best[string(id)]
-			if !ok || cur == rankKept {
-				continue
-			}
-			k := rankKept
-			switch {
-			case string(grantee) != q.Grantee:
-				k = rankOtherBank
-			case string(purpose) != string(q.Purpose):
-				k = rankOtherPurpose
-			case revoked.Valid && revoked.Int64 <= atNS:
-				k = rankRevoked
-			case day < string(from):
-				k = rankNotYetValid
-			case day > string(until):
-				k = rankExpired
-			default:
-				buf = append(append(append(buf[:0], ';'), items...), ';')
-				for _, p := range probes {
-					if !bytes.Contains(buf, p) {
-						k = rankMissingItems
-						break
-					}
-				}
-			}
-			if k < cur {
+			if _, ok := best[string(id)]; ok {
 				best[string(id)] = k
 			}
 		}
