@@ -164,8 +164,12 @@ type Log struct {
 	now    func() time.Time
 }
 
-// New returns the log kept in db (opened with Migrations), signing checkpoints with signer.
+// New returns the log kept in db (opened with Migrations), signing checkpoints with signer. It
+// panics if db or signer is nil (programmer error).
 func New(db Store, signer Signer, opts Options) *Log {
+	if db == nil || signer == nil {
+		panic("audit: New needs a database and a signer")
+	}
 	l := &Log{db: db, signer: signer, every: opts.CheckpointEvery, now: opts.Now}
 	if l.every == 0 {
 		l.every = DefaultCheckpointEvery

@@ -238,7 +238,7 @@ func (r *Registry) Import(ctx context.Context, actor, name string, rd io.Reader)
 	sum := sha256.Sum256(data)
 	res := &ImportResult{File: name, SHA256: hex.EncodeToString(sum[:]), Rows: len(rows)}
 	at := r.now().UTC()
-	base := filepath.Base(name)
+	base := redact(filepath.Base(name))
 	err = r.db.Tx(ctx, func(tx *sql.Tx) error {
 		*res = ImportResult{File: res.File, SHA256: res.SHA256, Rows: res.Rows}
 		ie := &ImportError{File: name}

@@ -285,3 +285,28 @@ func readCSV(t *testing.T, path string) [][]string {
 	}
 	return recs[1:]
 }
+
+// An identifier typed into a file name, an evidence name or free text is masked wherever the
+// registry reports it, and never reaches the audit log.
+func TestIdentifiersInFreeTextAreMasked(t *testing.T) {
+	f := newFixture(t)
+	s := subjects(1)[0]
+	row := "uscc," + s + ",bank-a,model_development,for " + s + ",tax_arrears_history,2026-01-01,2026-12-31," + s + ".pdf#sha256=" + strings.Repeat("7", 64) + "\n"
+	res, err := f.reg.Import(ctx, "steward-1", s+".csv", strings.NewReader(strings.Join(consent.Header, ",")+"\n"+row))
+	if err != nil || res.Added != 1 {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+	a, err := f.reg.Revoke(ctx, "steward-1", res.FirstID, "asked by "+s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(a)
+	if strings.Contains(string(out), s) || !strings.Contains(string(out), ident.Mask(s)+".pdf") {
+		t.Errorf("authorization shows the identifier: %s", out)
+	}
+	for _, r := range auditRecords(t, f) {
+		if strings.Contains(r.Subject, s) || bytes.Contains(r.Payload, []byte(s)) {
+			t.Errorf("audit record %d holds the identifier: %s %s", r.Seq, r.Subject, r.Payload)
+		}
+	}
+}

@@ -100,12 +100,14 @@ func (r *Registry) scan(rows *sql.Rows, at time.Time) (*Authorization, error) {
 		return nil, err
 	}
 	a.IDType, a.Subject, a.Purpose, a.Items = ident.Kind(kind), ident.Mask(identifier), Purpose(purpose), strings.Split(items, ";")
+	// Free text is the steward's; an identifier typed into it is masked too.
+	a.PurposeDetail, a.Evidence, a.Source = redact(a.PurposeDetail), redact(a.Evidence), redact(a.Source)
 	a.GrantedAt = time.Unix(0, granted).UTC()
 	var revokedAt *time.Time
 	if revAt.Valid {
 		t := time.Unix(0, revAt.Int64).UTC()
 		revokedAt = &t
-		a.Revocation = &Revocation{At: t, By: revBy.String, Reason: reason.String}
+		a.Revocation = &Revocation{At: t, By: revBy.String, Reason: redact(reason.String)}
 	}
 	a.Status = r.status(a.ValidFrom, a.ValidUntil, revokedAt, at)
 	return &a, nil
