@@ -315,8 +315,11 @@ func (l *Log) Head(ctx context.Context) (Head, error) {
 	return h, nil
 }
 
-// Records returns up to limit records with seq > after, in seq order.
+// Records returns up to limit records (1000 when limit <= 0) with seq > after, in seq order.
 func (l *Log) Records(ctx context.Context, after int64, limit int) ([]Record, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
 	var out []Record
 	err := l.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT seq, time_ns, kind, actor, subject, payload, prev_hash, hash
