@@ -52,11 +52,10 @@ func Start(t testing.TB, m sdk.Model, cfg ...host.Config) host.Client {
 		t.Fatal("plugintest: the SDK serves no gRPC plugin")
 	}
 	ps := map[string]plugin.Plugin{wire.PluginName: &pair{server: serverSide, client: &host.Plugin{Config: c}}}
-	rpc, server := plugin.TestPluginGRPCConn(t, true, ps)
-	t.Cleanup(func() {
-		_ = rpc.Close()
-		server.Stop()
-	})
+	// Closing the client asks the plugin side to stop (go-plugin's controller service); stopping
+	// the server here as well would race with that.
+	rpc, _ := plugin.TestPluginGRPCConn(t, true, ps)
+	t.Cleanup(func() { _ = rpc.Close() })
 	client, err := host.Dispense(rpc)
 	if err != nil {
 		t.Fatalf("plugintest: %v", err)
