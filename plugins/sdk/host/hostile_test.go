@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -259,11 +260,10 @@ func TestGarbageConnection(t *testing.T) {
 			}
 			go func() {
 				defer c.Close()
-				for range 100 {
-					if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nthis is not a gRPC server at all\r\n")); err != nil {
-						return
-					}
+				if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nthis is not a gRPC server at all\r\n")); err != nil {
+					return
 				}
+				_, _ = io.Copy(io.Discard, c) // until the client gives up
 			}()
 		}
 	}()
