@@ -54,8 +54,8 @@ func descriptionToPB(d *Description) *pluginpb.Description {
 
 func limitsFromPB(l *pluginpb.Limits) Limits {
 	return Limits{
-		MaxOutputFloats:    int64(min(l.GetMaxOutputFloats(), 1<<62)),
-		MaxCiphertextBytes: int64(min(l.GetMaxCiphertextBytes(), 1<<62)),
+		MaxOutputFloats: int64(min(l.GetMaxOutputFloats(), 1<<62)),
+		MaxOutputBytes:  int64(min(l.GetMaxOutputBytes(), 1<<62)),
 	}.WithDefaults()
 }
 

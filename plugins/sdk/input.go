@@ -113,22 +113,24 @@ func (h Hyperparameters) Decode(v any) error {
 // side; the SDK applies the same limits before sending, so a plugin learns of an oversize output
 // from a clear error.
 type Limits struct {
-	// MaxOutputFloats bounds the floating-point values of an output: weights and the intercept,
-	// scores, two per tree node (threshold and value) plus the base score, and metrics.
+	// MaxOutputFloats bounds the floating-point values of an output (Output.Floats): weights and
+	// the intercept, scores, two per tree node (threshold and value) plus the base score, and
+	// metrics. It bounds what a plugin can say, whatever the bytes.
 	MaxOutputFloats int64
-	// MaxCiphertextBytes bounds the total size of the output's ciphertexts.
-	MaxCiphertextBytes int64
+	// MaxOutputBytes bounds the size of an output (Output.Bytes): 8 bytes per float, every name
+	// (subject pseudonyms included) and the ciphertexts. It bounds what the enclave holds.
+	MaxOutputBytes int64
 }
 
 // Default limits, used where a job sets none.
 const (
-	DefaultMaxOutputFloats    = 1 << 23
-	DefaultMaxCiphertextBytes = 256 << 20
+	DefaultMaxOutputFloats = 1 << 23
+	DefaultMaxOutputBytes  = 512 << 20
 )
 
 // DefaultLimits returns the limits used where a job sets none.
 func DefaultLimits() Limits {
-	return Limits{MaxOutputFloats: DefaultMaxOutputFloats, MaxCiphertextBytes: DefaultMaxCiphertextBytes}
+	return Limits{MaxOutputFloats: DefaultMaxOutputFloats, MaxOutputBytes: DefaultMaxOutputBytes}
 }
 
 // WithDefaults returns l with every unset (zero or negative) limit replaced by its default.
@@ -136,8 +138,8 @@ func (l Limits) WithDefaults() Limits {
 	if l.MaxOutputFloats <= 0 {
 		l.MaxOutputFloats = DefaultMaxOutputFloats
 	}
-	if l.MaxCiphertextBytes <= 0 {
-		l.MaxCiphertextBytes = DefaultMaxCiphertextBytes
+	if l.MaxOutputBytes <= 0 {
+		l.MaxOutputBytes = DefaultMaxOutputBytes
 	}
 	return l
 }

@@ -95,11 +95,28 @@ func (o *Output) Floats() int64 {
 	return n + int64(len(o.Scores)) + int64(len(o.Metrics))
 }
 
-// CiphertextBytes returns the total size of o's ciphertexts.
-func (o *Output) CiphertextBytes() int64 {
-	var n int64
+// Bytes returns the size of o that Limits.MaxOutputBytes bounds: 8 bytes per float (Floats),
+// plus the bytes of every name and of the ciphertexts.
+func (o *Output) Bytes() int64 {
+	n := 8 * o.Floats()
+	if o.Weights != nil {
+		for _, s := range o.Weights.Names {
+			n += int64(len(s))
+		}
+	}
+	if o.Trees != nil {
+		for _, s := range o.Trees.Features {
+			n += int64(len(s))
+		}
+	}
+	for _, s := range o.Scores {
+		n += int64(len(s.Subject))
+	}
+	for k := range o.Metrics {
+		n += int64(len(k))
+	}
 	for _, c := range o.Ciphertexts {
-		n += int64(len(c.Data))
+		n += int64(len(c.Name)) + int64(len(c.Data))
 	}
 	return n
 }
@@ -113,8 +130,8 @@ func (o *Output) Check(d *Description, l Limits) error {
 	if n := o.Floats(); n > l.MaxOutputFloats {
 		return &Error{Err: ErrOutputTooLarge, Detail: fmt.Sprintf("%d floating-point values, limit %d", n, l.MaxOutputFloats)}
 	}
-	if n := o.CiphertextBytes(); n > l.MaxCiphertextBytes {
-		return &Error{Err: ErrOutputTooLarge, Detail: fmt.Sprintf("%d bytes of ciphertexts, limit %d", n, l.MaxCiphertextBytes)}
+	if n := o.Bytes(); n > l.MaxOutputBytes {
+		return &Error{Err: ErrOutputTooLarge, Detail: fmt.Sprintf("%d bytes, limit %d", n, l.MaxOutputBytes)}
 	}
 	if len(o.Metrics) > MaxMetrics {
 		return &Error{Err: ErrOutputTooLarge, Detail: fmt.Sprintf("%d metrics, limit %d", len(o.Metrics), MaxMetrics)}

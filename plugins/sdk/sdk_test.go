@@ -84,8 +84,15 @@ func TestOutputCheck(t *testing.T) {
 	if err := o.Check(&d, Limits{MaxOutputFloats: 14}); !errors.Is(err, ErrOutputTooLarge) {
 		t.Fatalf("over the float limit: %v", err)
 	}
-	if err := o.Check(&d, Limits{MaxCiphertextBytes: 2}); !errors.Is(err, ErrOutputTooLarge) {
-		t.Fatalf("over the ciphertext limit: %v", err)
+	// floats, then names: a b | a b | p_1 p_2 | auc | w, then 3 ciphertext bytes.
+	if n := o.Bytes(); n != 8*15+2+2+6+3+1+3 {
+		t.Fatalf("Bytes = %d", n)
+	}
+	if err := o.Check(&d, Limits{MaxOutputBytes: o.Bytes() - 1}); !errors.Is(err, ErrOutputTooLarge) {
+		t.Fatalf("over the byte limit: %v", err)
+	}
+	if err := o.Check(&d, Limits{MaxOutputBytes: o.Bytes()}); err != nil {
+		t.Fatalf("at the byte limit: %v", err)
 	}
 	cases := []struct {
 		name string

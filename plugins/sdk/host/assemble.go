@@ -18,7 +18,7 @@ type assembler struct {
 
 	out      sdk.Output
 	floats   int64 // announced so far
-	ctBytes  int64 // announced so far
+	bytes    int64 // announced or received so far, as sdk.Output.Bytes counts them
 	sections map[string]bool
 	done     bool
 
@@ -42,13 +42,31 @@ func (a *assembler) undeclared(k sdk.OutputKind) error {
 	return &Error{Op: "train", Err: ErrInvalidOutput, Detail: fmt.Sprintf("output %q not declared by the plugin's description", k)}
 }
 
-// addFloats counts n more announced floats against the limit.
+// addFloats counts n more announced floats (and their 8 bytes each) against the limits.
 func (a *assembler) addFloats(n uint64) error {
 	if n > uint64(a.lim.MaxOutputFloats) || a.floats+int64(n) > a.lim.MaxOutputFloats {
 		return a.tooLarge("the plugin announced more than %d floating-point values", a.lim.MaxOutputFloats)
 	}
 	a.floats += int64(n)
+	return a.addBytes(8 * n)
+}
+
+// addBytes counts n more bytes against the limit.
+func (a *assembler) addBytes(n uint64) error {
+	if n > uint64(a.lim.MaxOutputBytes) || a.bytes+int64(n) > a.lim.MaxOutputBytes {
+		return a.tooLarge("the plugin sent or announced more than %d bytes of output", a.lim.MaxOutputBytes)
+	}
+	a.bytes += int64(n)
 	return nil
+}
+
+// addNames counts the bytes of names against the limit.
+func (a *assembler) addNames(names []string) error {
+	var n uint64
+	for _, s := range names {
+		n += uint64(len(s))
+	}
+	return a.addBytes(n)
 }
 
 // start opens a section that may appear once.
@@ -86,7 +104,7 @@ func (a *assembler) closeIfComplete() {
 	}
 }
 
-func checkNamedValues(name string, p *pluginpb.NamedValues) error {
+func (a *assembler) checkNamedValues(name string, p *pluginpb.NamedValues) error {
 	if len(p.GetNames()) != len(p.GetValues()) {
 		return protocolError("train", "%s part with %d names and %d values", name, len(p.GetNames()), len(p.GetValues()))
 	}
@@ -95,7 +113,7 @@ func checkNamedValues(name string, p *pluginpb.NamedValues) error {
 			return &Error{Op: "train", Err: ErrInvalidOutput, Detail: fmt.Sprintf("%s name longer than %d bytes", name, wire.MaxNameBytes)}
 		}
 	}
-	return nil
+	return a.addNames(p.GetNames())
 }
 
 // add takes the next message. It returns an error on any violation; after OutputEnd the output is
@@ -117,7 +135,7 @@ func (a *assembler) add(msg *pluginpb.TrainResponse) error {
 		a.out.Weights = &sdk.Weights{Intercept: h.GetIntercept(), Names: []string{}, Values: []float64{}}
 	case *pluginpb.TrainResponse_Weights:
 		p := m.Weights
-		if err := checkNamedValues("weights", p); err != nil {
+		if err := a.checkNamedValues("weights", p); err != nil {
 			return err
 		}
 		if err := a.part("weights", len(p.GetNames())); err != nil {
@@ -138,7 +156,7 @@ func (a *assembler) add(msg *pluginpb.TrainResponse) error {
 		}
 	case *pluginpb.TrainResponse_Scores:
 		p := m.Scores
-		if err := checkNamedValues("scores", p); err != nil {
+		if err := a.checkNamedValues("scores", p); err != nil {
 			return err
 		}
 		if err := a.part("scores", len(p.GetNames())); err != nil {
@@ -165,6 +183,9 @@ func (a *assembler) add(msg *pluginpb.TrainResponse) error {
 			if len(f) > wire.MaxNameBytes {
 				return &Error{Op: "train", Err: ErrInvalidOutput, Detail: fmt.Sprintf("tree feature name longer than %d bytes", wire.MaxNameBytes)}
 			}
+		}
+		if err := a.addNames(h.GetFeatures()); err != nil {
+			return err
 		}
 		a.want, a.treeWant = h.GetNodes(), h.GetTrees()
 		a.out.Trees = &sdk.TreeEnsemble{Features: h.GetFeatures(), BaseScore: h.GetBaseScore(), Trees: []sdk.Tree{}}
@@ -202,7 +223,7 @@ func (a *assembler) add(msg *pluginpb.TrainResponse) error {
 			return err
 		}
 		p := m.Metrics
-		if err := checkNamedValues("metrics", p); err != nil {
+		if err := a.checkNamedValues("metrics", p); err != nil {
 			return err
 		}
 		if len(p.GetNames()) > sdk.MaxMetrics {
@@ -231,16 +252,18 @@ func (a *assembler) add(msg *pluginpb.TrainResponse) error {
 		if len(a.out.Ciphertexts) >= sdk.MaxCiphertexts {
 			return a.tooLarge("more than %d ciphertexts", sdk.MaxCiphertexts)
 		}
-		if h.GetSize() == 0 || h.GetSize() > uint64(a.lim.MaxCiphertextBytes) || a.ctBytes+int64(h.GetSize()) > a.lim.MaxCiphertextBytes {
-			if h.GetSize() == 0 {
-				return protocolError("train", "empty ciphertext")
-			}
-			return a.tooLarge("the plugin announced more than %d bytes of ciphertexts", a.lim.MaxCiphertextBytes)
+		if h.GetSize() == 0 {
+			return protocolError("train", "empty ciphertext")
 		}
 		if len(h.GetName()) > wire.MaxNameBytes {
 			return &Error{Op: "train", Err: ErrInvalidOutput, Detail: fmt.Sprintf("ciphertext name longer than %d bytes", wire.MaxNameBytes)}
 		}
-		a.ctBytes += int64(h.GetSize())
+		if err := a.addBytes(h.GetSize()); err != nil {
+			return err
+		}
+		if err := a.addNames([]string{h.GetName()}); err != nil {
+			return err
+		}
 		a.out.Ciphertexts = append(a.out.Ciphertexts, sdk.Ciphertext{Name: h.GetName(), Data: make([]byte, 0, min(h.GetSize(), wire.MaxChunkBytes))})
 		a.ct = &a.out.Ciphertexts[len(a.out.Ciphertexts)-1]
 		a.open, a.got, a.want = "ciphertext", 0, h.GetSize()

@@ -93,13 +93,13 @@ func TestAssembleValid(t *testing.T) {
 	if len(o.Ciphertexts) != 2 || string(o.Ciphertexts[0].Data) != "\x01\x02\x03\x04\x05" || o.Ciphertexts[1].Name != "s" {
 		t.Fatalf("ciphertexts %+v", o.Ciphertexts)
 	}
-	if a.floats != o.Floats() {
-		t.Fatalf("counted %d floats, output has %d", a.floats, o.Floats())
+	if a.floats != o.Floats() || a.bytes != o.Bytes() {
+		t.Fatalf("counted %d floats and %d bytes, the output has %d and %d", a.floats, a.bytes, o.Floats(), o.Bytes())
 	}
 }
 
 func TestAssembleViolations(t *testing.T) {
-	lim := sdk.Limits{MaxOutputFloats: 100, MaxCiphertextBytes: 10}
+	lim := sdk.Limits{MaxOutputFloats: 100, MaxOutputBytes: 1000}
 	declaredWeights := &sdk.Description{Name: "t", Family: "x", Mode: sdk.ModePlaintextPublic, Outputs: []sdk.OutputKind{sdk.OutputWeights}}
 	cases := []struct {
 		name string
@@ -112,7 +112,8 @@ func TestAssembleViolations(t *testing.T) {
 		{"section started inside another", nil, []*pb.TrainResponse{wHeader(60, 0), sHeader(40)}, ErrProtocol, "started while weights"},
 		{"floats over the limit in total", nil, []*pb.TrainResponse{wHeader(1, 0), wPart([]string{"a"}, []float64{1}), sHeader(99)}, ErrOutputTooLarge, ""},
 		{"huge tree", nil, []*pb.TrainResponse{tHeader(nil, 1, 1<<40)}, ErrOutputTooLarge, "tree nodes"},
-		{"ciphertext over the limit", nil, []*pb.TrainResponse{cHeader("a", 6), cChunk(make([]byte, 6)), cHeader("b", 5)}, ErrOutputTooLarge, "bytes of ciphertexts"},
+		{"ciphertext over the limit", nil, []*pb.TrainResponse{cHeader("a", 600), cChunk(make([]byte, 600)), cHeader("b", 500)}, ErrOutputTooLarge, "more than 1000 bytes"},
+		{"names over the byte limit", nil, []*pb.TrainResponse{sHeader(4), sPart([]string{strings.Repeat("s", 250), strings.Repeat("t", 250), strings.Repeat("u", 250), strings.Repeat("v", 250)}, make([]float64, 4))}, ErrOutputTooLarge, "more than 1000 bytes"},
 		{"parts without a header", nil, []*pb.TrainResponse{wPart([]string{"a"}, []float64{1})}, ErrProtocol, "outside its section"},
 		{"more entries than announced", nil, []*pb.TrainResponse{wHeader(1, 0), wPart([]string{"a", "b"}, []float64{1, 2})}, ErrProtocol, "with 0 of 1"},
 		{"names and values differ", nil, []*pb.TrainResponse{wHeader(2, 0), wPart([]string{"a", "b"}, []float64{1})}, ErrProtocol, "2 names and 1 values"},
@@ -167,7 +168,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add(encodeStream([]*pb.TrainResponse{wHeader(1e8, 0)}))
 	f.Add(encodeStream([]*pb.TrainResponse{tHeader([]string{"a"}, 1, 2), tNodes(0, &pb.TreeNode{Feature: 0, Left: 1, Right: 1}, leaf(1)), end()}))
 	f.Add(encodeStream([]*pb.TrainResponse{cHeader("a", 3), cChunk([]byte{1}), end()}))
-	lim := sdk.Limits{MaxOutputFloats: 1000, MaxCiphertextBytes: 1000}
+	lim := sdk.Limits{MaxOutputFloats: 1000, MaxOutputBytes: 4000}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a := newAssembler(fullDescription(), lim)
 		for len(data) > 0 {
@@ -192,8 +193,11 @@ func FuzzAssemble(f *testing.F) {
 			if err := a.out.Check(fullDescription(), lim); err != nil {
 				t.Fatalf("accepted an output that fails Check: %v", err)
 			}
-			if a.out.Floats() > lim.MaxOutputFloats || a.out.CiphertextBytes() > lim.MaxCiphertextBytes {
+			if a.out.Floats() > lim.MaxOutputFloats || a.out.Bytes() > lim.MaxOutputBytes {
 				t.Fatalf("accepted an output over the limits")
+			}
+			if a.floats != a.out.Floats() || a.bytes != a.out.Bytes() {
+				t.Fatalf("counted %d floats and %d bytes, the output has %d and %d", a.floats, a.bytes, a.out.Floats(), a.out.Bytes())
 			}
 		}
 	})

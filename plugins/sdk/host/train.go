@@ -79,7 +79,7 @@ func (r *TrainRequest) header(d *sdk.Description, lim sdk.Limits) (*pluginpb.Tra
 		HasRows:         r.Rows != nil,
 		OffersHe:        r.HE != nil,
 		OffersAggregate: r.Aggregate != nil,
-		Limits:          &pluginpb.Limits{MaxOutputFloats: uint64(lim.MaxOutputFloats), MaxCiphertextBytes: uint64(lim.MaxCiphertextBytes)},
+		Limits:          &pluginpb.Limits{MaxOutputFloats: uint64(lim.MaxOutputFloats), MaxOutputBytes: uint64(lim.MaxOutputBytes)},
 	}
 	if r.HE != nil {
 		p := r.HE.Parameters()

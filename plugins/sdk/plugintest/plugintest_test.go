@@ -87,12 +87,12 @@ func TestRoundTrip(t *testing.T) {
 		}}
 	tab := smallTable(1000)
 	req := tab.Request(sdk.MustHyperparameters(map[string]int{"Depth": 4}))
-	req.Limits = sdk.Limits{MaxOutputFloats: 1 << 20, MaxCiphertextBytes: 1 << 20}
+	req.Limits = sdk.Limits{MaxOutputFloats: 1 << 20, MaxOutputBytes: 1 << 25}
 	out, err := plugintest.Train(t, m, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := seen.Load(), "1000 rows, [a b], label label, subject subject, depth 4, sum -498.5, limits {MaxOutputFloats:1048576 MaxCiphertextBytes:1048576}"; got != want {
+	if got, want := seen.Load(), "1000 rows, [a b], label label, subject subject, depth 4, sum -498.5, limits {MaxOutputFloats:1048576 MaxOutputBytes:33554432}"; got != want {
 		t.Fatalf("plugin saw %q, want %q", got, want)
 	}
 	if out.Weights.Intercept != 0.125 || !slices.Equal(out.Weights.Values, []float64{1.5, -2}) || out.Metrics["n"] != 1000 {

@@ -643,11 +643,11 @@ func (x *HEParameters) GetDigest() []byte {
 }
 
 type Limits struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	MaxOutputFloats    uint64                 `protobuf:"varint,1,opt,name=max_output_floats,json=maxOutputFloats,proto3" json:"max_output_floats,omitempty"`
-	MaxCiphertextBytes uint64                 `protobuf:"varint,2,opt,name=max_ciphertext_bytes,json=maxCiphertextBytes,proto3" json:"max_ciphertext_bytes,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	MaxOutputFloats uint64                 `protobuf:"varint,1,opt,name=max_output_floats,json=maxOutputFloats,proto3" json:"max_output_floats,omitempty"`
+	MaxOutputBytes  uint64                 `protobuf:"varint,2,opt,name=max_output_bytes,json=maxOutputBytes,proto3" json:"max_output_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Limits) Reset() {
@@ -687,9 +687,9 @@ func (x *Limits) GetMaxOutputFloats() uint64 {
 	return 0
 }
 
-func (x *Limits) GetMaxCiphertextBytes() uint64 {
+func (x *Limits) GetMaxOutputBytes() uint64 {
 	if x != nil {
-		return x.MaxCiphertextBytes
+		return x.MaxOutputBytes
 	}
 	return 0
 }
@@ -1733,10 +1733,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06limits\x18\v \x01(\v2\x18.insitu.plugin.v1.LimitsR\x06limits\"@\n" +
 	"\fHEParameters\x12\x18\n" +
 	"\aliteral\x18\x01 \x01(\fR\aliteral\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"f\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"^\n" +
 	"\x06Limits\x12*\n" +
-	"\x11max_output_floats\x18\x01 \x01(\x04R\x0fmaxOutputFloats\x120\n" +
-	"\x14max_ciphertext_bytes\x18\x02 \x01(\x04R\x12maxCiphertextBytes\"\x1f\n" +
+	"\x11max_output_floats\x18\x01 \x01(\x04R\x0fmaxOutputFloats\x12(\n" +
+	"\x10max_output_bytes\x18\x02 \x01(\x04R\x0emaxOutputBytes\"\x1f\n" +
 	"\aRowsEnd\x12\x14\n" +
 	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\"\xfe\x04\n" +
 	"\rTrainResponse\x12H\n" +
