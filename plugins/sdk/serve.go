@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow/ipc"
@@ -90,7 +91,7 @@ func (s *modelServer) describe(ctx context.Context) (*Description, error) {
 	if s.desc != nil {
 		return s.desc, nil
 	}
-	d, err := s.model.Describe(ctx)
+	d, err := safeDescribe(ctx, s.model, s.log)
 	if err != nil {
 		return nil, status.Error(codes.Aborted, sanitize("describe: "+err.Error(), maxStatusBytes))
 	}
@@ -157,7 +158,7 @@ func (s *modelServer) Train(stream pluginpb.Model_TrainServer) error {
 		in.Rows = rr
 	}
 
-	out, err := s.model.Train(ctx, in)
+	out, err := safeTrain(ctx, s.model, in)
 	if err != nil {
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()
@@ -175,6 +176,29 @@ func (s *modelServer) Train(stream pluginpb.Model_TrainServer) error {
 		return status.Error(code, sanitize(err.Error(), maxStatusBytes))
 	}
 	return sendOutput(stream.Send, out)
+}
+
+// errPanic marks a panic recovered from the model.
+var errPanic = errors.New("plugin panicked")
+
+// safeDescribe and safeTrain call the model, turning a panic into an error (with the stack in the
+// log), so the enclave records a failure and a plugintest run fails instead of crashing the test.
+// A panic on another goroutine still ends the process.
+func safeDescribe(ctx context.Context, m Model, log *slog.Logger) (d Description, err error) {
+	defer recoverPanic(&err, log)
+	return m.Describe(ctx)
+}
+
+func safeTrain(ctx context.Context, m Model, in *TrainInput) (out *Output, err error) {
+	defer recoverPanic(&err, in.Log)
+	return m.Train(ctx, in)
+}
+
+func recoverPanic(err *error, log *slog.Logger) {
+	if r := recover(); r != nil {
+		log.Error("plugin panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = fmt.Errorf("%w: %v", errPanic, r)
+	}
 }
 
 // inputFromHeader builds the TrainInput a header describes and checks it against the description.

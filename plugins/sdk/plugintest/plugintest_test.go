@@ -351,10 +351,16 @@ func TestSDKChecksOutputs(t *testing.T) {
 		{"NaN metric", &sdk.Output{Metrics: map[string]float64{"auc": math.NaN()}}, nil, host.ErrInvalidOutput, "NaN"},
 		{"nil output", nil, nil, host.ErrInvalidOutput, "neither an output nor an error"},
 		{"model error", nil, errors.New("cannot converge"), host.ErrPluginFailed, "cannot converge"},
+		{"panic", nil, nil, host.ErrPluginFailed, "plugin panicked: runtime error: index out of range"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := fn{desc: plainDesc(sdk.OutputMetrics, sdk.OutputScores), train: func(context.Context, *sdk.TrainInput) (*sdk.Output, error) { return c.out, c.err }}
+			m := fn{desc: plainDesc(sdk.OutputMetrics, sdk.OutputScores), train: func(_ context.Context, in *sdk.TrainInput) (*sdk.Output, error) {
+				if c.name == "panic" {
+					return nil, fmt.Errorf("%v", in.Features[len(in.Features)+1])
+				}
+				return c.out, c.err
+			}}
 			req := smallTable(3).Request(sdk.Hyperparameters{})
 			req.Limits = sdk.Limits{MaxOutputFloats: 1000}
 			_, err := plugintest.Train(t, m, req)
@@ -399,3 +405,38 @@ func TestCancelledTrainStopsPlugin(t *testing.T) {
 }
 
 var _ array.RecordReader = (*lazyRows)(nil)
+
+// TestBatchSlicingAndEmptyRows: a batch over Config.MaxBatchBytes reaches the plugin cut into
+// slices with every row intact, and an empty table streams a schema and no batches.
+func TestBatchSlicingAndEmptyRows(t *testing.T) {
+	m := fn{desc: plainDesc(sdk.OutputMetrics), train: func(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, error) {
+		var batches, rows, sum float64
+		for in.Rows.Next() {
+			rec := in.Rows.Record()
+			batches++
+			rows += float64(rec.NumRows())
+			for _, v := range rec.Column(1).(*array.Float64).Float64Values() {
+				sum += v
+			}
+		}
+		return &sdk.Output{Metrics: map[string]float64{"batches": batches, "rows": rows, "sum": sum, "fields": float64(in.Rows.Schema().NumFields())}}, in.Rows.Err()
+	}}
+	client := plugintest.Start(t, m, host.Config{MaxBatchBytes: 64 << 10, ChunkBytes: 10_000})
+	tab := smallTable(20_000)
+	tab.BatchRows = 20_000 // one batch of ~600 kB
+	out, err := client.Train(context.Background(), tab.Request(sdk.Hyperparameters{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Metrics["rows"] != 20_000 || out.Metrics["sum"] != 20_000*19_999/2 || out.Metrics["batches"] < 9 {
+		t.Fatalf("metrics %v", out.Metrics)
+	}
+	empty := smallTable(0)
+	out, err = client.Train(context.Background(), empty.Request(sdk.Hyperparameters{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Metrics["rows"] != 0 || out.Metrics["batches"] != 0 || out.Metrics["fields"] != 3 {
+		t.Fatalf("empty table: metrics %v", out.Metrics)
+	}
+}

@@ -18,7 +18,7 @@
 //	garbage                                           handshake, then write garbage on the connection
 //	handshake LINE                                    print LINE as its handshake (e.g. one naming
 //	                                                  tcp|169.254.169.254:80) instead of serving
-//	drain                                             read every row and report rows and bytes
+//	drain                                             read every row; report rows, bytes and columns
 package main
 
 import (
@@ -136,7 +136,9 @@ func (m *model) Train(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, err
 		if err := in.Rows.Err(); err != nil {
 			return nil, err
 		}
-		return &sdk.Output{Metrics: map[string]float64{"rows": float64(rows), "bytes": float64(bytes)}}, nil
+		return &sdk.Output{Metrics: map[string]float64{
+			"rows": float64(rows), "bytes": float64(bytes), "columns": float64(in.Rows.Schema().NumFields()),
+		}}, nil
 	}
 	detail, err := attack(ctx, m.mode, m.arg)
 	return report(detail, err), nil
