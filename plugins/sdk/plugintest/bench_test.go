@@ -82,8 +82,13 @@ func materialise(rr array.RecordReader) (*arrow.Schema, []arrow.Record) {
 }
 
 // BenchmarkStream measures Arrow batch streaming into a plugin over the real transport
-// (go-plugin's gRPC over a unix socket, multiplexed broker on), in-process. The bytes per
-// operation are those of the Arrow IPC stream.
+// (go-plugin's gRPC over a unix socket, multiplexed broker on), in-process: one Train call per
+// operation, setup included, with a plugin that reads every batch. The bytes per operation are
+// those of the Arrow IPC stream (a 14-byte subject and float64 features per row).
+//
+// Measured on 2 shared cores (AMD EPYC), go test -bench BenchmarkStream -benchtime 10x:
+// 770–820 MB/s at 100k×10 (8.8 MB, setup-bound), 1.09–1.18 GB/s at 1M×10 and 200k×100; the goal
+// is 500 MB/s.
 func BenchmarkStream(b *testing.B) {
 	for _, size := range []struct{ rows, cols int }{{100_000, 10}, {1_000_000, 10}, {200_000, 100}} {
 		b.Run(fmt.Sprintf("rows=%d_cols=%d", size.rows, size.cols), func(b *testing.B) {

@@ -11,9 +11,14 @@
 package plugintest
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"os"
+	"sync"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
@@ -41,8 +46,16 @@ func (p *pair) GRPCClient(ctx context.Context, b *plugin.GRPCBroker, c *grpc.Cli
 // Start serves m in-process over a unix socket with go-plugin's multiplexed gRPC broker and returns
 // the host's client for it. cfg, when given, configures the host side (limits, chunk size). The
 // connection is closed when the test ends.
+//
+// go-plugin's in-process connection logs at debug level to hclog's default output; Start keeps
+// only its warnings and errors (it redirects hclog.DefaultOutput once, if nobody has).
 func Start(t testing.TB, m sdk.Model, cfg ...host.Config) host.Client {
 	t.Helper()
+	quietOnce.Do(func() {
+		if hclog.DefaultOutput == io.Writer(os.Stderr) {
+			hclog.DefaultOutput = warningsOnly{os.Stderr}
+		}
+	})
 	var c host.Config
 	if len(cfg) > 0 {
 		c = cfg[0]
@@ -68,4 +81,16 @@ func Start(t testing.TB, m sdk.Model, cfg ...host.Config) host.Client {
 func Train(t testing.TB, m sdk.Model, req host.TrainRequest) (*sdk.Output, error) {
 	t.Helper()
 	return Start(t, m).Train(context.Background(), req)
+}
+
+var quietOnce sync.Once
+
+// warningsOnly passes on the log lines of hclog's text format at level WARN or ERROR.
+type warningsOnly struct{ w io.Writer }
+
+func (q warningsOnly) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("[WARN]")) || bytes.Contains(p, []byte("[ERROR]")) {
+		return q.w.Write(p)
+	}
+	return len(p), nil
 }
