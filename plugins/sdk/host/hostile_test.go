@@ -284,3 +284,15 @@ func TestGarbageConnection(t *testing.T) {
 		t.Fatalf("err = %v, want ErrProtocol", err)
 	}
 }
+
+func TestVersions(t *testing.T) {
+	if host.ProtocolVersion != sdk.ProtocolVersion || host.Handshake().ProtocolVersion != sdk.ProtocolVersion {
+		t.Fatalf("host speaks %d (handshake %d), the SDK %d", host.ProtocolVersion, host.Handshake().ProtocolVersion, sdk.ProtocolVersion)
+	}
+	if _, ok := host.VersionedPlugins(host.Config{})[sdk.ProtocolVersion][host.PluginName]; !ok {
+		t.Fatal("no plugin for the SDK's protocol version")
+	}
+	if _, ok := sdk.PluginSets(nil)[sdk.ProtocolVersion][host.PluginName]; !ok {
+		t.Fatal("the SDK serves no plugin for its protocol version")
+	}
+}

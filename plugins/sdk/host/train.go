@@ -176,7 +176,7 @@ func (c *client) Train(ctx context.Context, req TrainRequest) (*sdk.Output, erro
 	cancel() // unblocks a sender the plugin stopped reading from
 	inErr := <-inputErr
 	switch {
-	case parent.Err() != nil:
+	case recvErr != nil && parent.Err() != nil:
 		return nil, &Error{Op: "train", Err: parent.Err(), Cause: recvErr}
 	case inErr != nil:
 		return nil, &Error{Op: "train", Err: ErrInput, Detail: inErr.Error(), Cause: inErr}
