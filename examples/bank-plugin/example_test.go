@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"insitu/plugins/sdk"
@@ -94,7 +93,7 @@ func TestBuildAndRun(t *testing.T) {
 		GRPCDialOptions:     host.DialOptions(),
 		Cmd:                 cmd,
 		SkipHostEnv:         true,
-		Logger:              hclog.NewNullLogger(),
+		Logger:              host.ClientLogger(),
 	})
 	defer c.Kill()
 	rpc, err := c.Client()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -12,9 +13,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"gonum.org/v1/gonum/mat"
 
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) {
 func TestSubprocess(t *testing.T) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = []string{serveEnv + "=1", "TMPDIR=" + t.TempDir()}
+	var logs recorder
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:     host.Handshake(),
 		VersionedPlugins:    host.VersionedPlugins(host.Config{}),
@@ -49,7 +51,8 @@ func TestSubprocess(t *testing.T) {
 		GRPCDialOptions:     host.DialOptions(),
 		Cmd:                 cmd,
 		SkipHostEnv:         true,
-		Logger:              hclog.NewNullLogger(),
+		Logger:              host.ClientLogger(),
+		Stderr:              host.NewLogSink(&logs),
 	})
 	defer c.Kill()
 	rpc, err := c.Client()
@@ -80,6 +83,37 @@ func TestSubprocess(t *testing.T) {
 	if math.Abs(out.Weights.Values[0]-direct.Weights[0]) > 1e-9 || math.Abs(out.Weights.Intercept-direct.Intercept) > 1e-9 || len(out.Scores) != n {
 		t.Fatalf("plugin %+v, direct %v %v", out.Weights, direct.Weights, direct.Intercept)
 	}
+	c.Kill() // waits for the stderr reader
+	if got := logs.String(); !strings.Contains(got, "INFO fitting features=1 lambda=1 rows=500") {
+		t.Fatalf("plugin log records:\n%s", got)
+	}
+}
+
+// recorder is a slog.Handler keeping records as text lines.
+type recorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *recorder) WithGroup(string) slog.Handler            { return r }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	line := rec.Level.String() + " " + rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	r.mu.Lock()
+	r.lines = append(r.lines, line)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.lines, "\n")
 }
 
 func boolInt(b bool) int {

@@ -14,7 +14,9 @@
 //		AllowedProtocols:    []plugin.Protocol{plugin.ProtocolGRPC},
 //		GRPCBrokerMultiplex: true,
 //		GRPCDialOptions:     host.DialOptions(),
-//		// RunnerFunc, SkipHostEnv, UnixSocketConfig, Logger, Stderr: the runner's sandbox.
+//		Logger:              host.ClientLogger(), // level Off: see LogSink
+//		Stderr:              host.NewLogSink(handler),
+//		// RunnerFunc, SkipHostEnv, UnixSocketConfig: the runner's sandbox.
 //	})
 //	rpc, err := c.Client()
 //	model, err := host.Dispense(rpc)

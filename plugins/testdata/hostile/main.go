@@ -17,7 +17,8 @@
 //	output-lie N                                      raise its own output limit and return N weights
 //	garbage                                           handshake, then write garbage on the connection
 //	handshake LINE                                    print LINE as its handshake (e.g. one naming
-//	                                                  tcp|169.254.169.254:80) instead of serving
+//	                                                  tcp|169.254.169.254:80) instead of serving;
+//	                                                  $PLUGIN_UNIX_SOCKET_DIR in LINE is expanded
 //	drain                                             read every row; report rows, bytes and columns
 package main
 
@@ -276,7 +277,7 @@ func flood(mib int) {
 // fakeHandshake prints line where go-plugin expects its handshake ("1|1|tcp|169.254.169.254:80|grpc||true"
 // advertises a TCP address) instead of serving, then waits to be killed.
 func fakeHandshake(line string) {
-	fmt.Println(line)
+	fmt.Println(strings.ReplaceAll(line, "$PLUGIN_UNIX_SOCKET_DIR", os.Getenv("PLUGIN_UNIX_SOCKET_DIR")))
 	time.Sleep(time.Hour)
 	os.Exit(0)
 }
