@@ -135,7 +135,8 @@ func (p *Plugin) GRPCClient(ctx context.Context, b *plugin.GRPCBroker, conn *grp
 	return &client{cfg: p.Config.withDefaults(), broker: b, model: pluginpb.NewModelClient(conn), done: ctx}, nil
 }
 
-// Client describes and trains one plugin. Its methods are safe for concurrent use, but a plugin
+// Client describes and trains one plugin. Its methods are safe for concurrent use; Train calls run
+// one at a time (go-plugin's multiplexed broker needs its connections opened in turn). A plugin
 // process is meant for one job: the runner calls Describe, then Train once.
 type Client interface {
 	// Describe returns the plugin's validated description. The first successful answer is kept:
@@ -155,6 +156,8 @@ type client struct {
 
 	mu   sync.Mutex
 	desc *sdk.Description
+
+	trainMu sync.Mutex // one Train at a time
 }
 
 var _ Client = (*client)(nil)

@@ -122,6 +122,8 @@ func checkPlainSchema(s *arrow.Schema, r *TrainRequest) error {
 }
 
 func (c *client) Train(ctx context.Context, req TrainRequest) (*sdk.Output, error) {
+	c.trainMu.Lock()
+	defer c.trainMu.Unlock()
 	d, err := c.describe(ctx)
 	if err != nil {
 		return nil, err
