@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"insitu/enclave"
 	"insitu/enclave/datadir"
 	"insitu/enclave/dataset"
 	"insitu/enclave/keys"
@@ -24,12 +26,25 @@ func (f *enclaveFlags) register(cmd *cobra.Command) {
 }
 
 func (f *enclaveFlags) openStore() (*dataset.Store, error) {
-	if f.dataDir == "" {
-		return nil, usageErrorf("no data directory: pass --data-dir or set INSITU_DATA_DIR (create one with insitu init)")
-	}
-	d, err := datadir.Open(f.dataDir, keys.Source{File: f.keyFile})
+	d, err := f.openDataDir()
 	if err != nil {
 		return nil, err
 	}
 	return dataset.Open(d)
+}
+
+func (f *enclaveFlags) openDataDir() (*datadir.DataDir, error) {
+	if f.dataDir == "" {
+		return nil, usageErrorf("no data directory: pass --data-dir or set INSITU_DATA_DIR (create one with insitu init)")
+	}
+	return datadir.Open(f.dataDir, keys.Source{File: f.keyFile})
+}
+
+// openEnclave opens the data directory with its state database and audit log; close it after use.
+func (f *enclaveFlags) openEnclave(ctx context.Context) (*enclave.Enclave, error) {
+	d, err := f.openDataDir()
+	if err != nil {
+		return nil, err
+	}
+	return enclave.OpenDataDir(ctx, d)
 }

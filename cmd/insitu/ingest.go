@@ -42,16 +42,17 @@ unless --max-rejects allows up to N invalid rows to be left out; they are listed
 			if err != nil {
 				return err
 			}
-			store, err := ef.openStore()
+			e, err := ef.openEnclave(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer e.Close()
 			opts := dataset.IngestOptions{MaxRejects: maxRejects, Inputs: inputMap}
 			if !quiet {
 				opts.Progress = newProgressPrinter(cmd.ErrOrStderr())
 			}
 			start := time.Now()
-			m, rep, err := store.Ingest(cmd.Context(), spec, mappings, opts)
+			m, rep, err := e.Ingest(cmd.Context(), localUser(), spec, mappings, opts)
 			if rep != nil && reportFile != "" {
 				if werr := writeReport(reportFile, rep); werr != nil && err == nil {
 					err = werr

@@ -534,9 +534,9 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// enclave creates a data directory "dd" with key file "dd.key" in tmp and returns the flags that
+// newEnclaveDir creates a data directory "dd" with key file "dd.key" in tmp and returns the flags that
 // open it.
-func enclave(t *testing.T, tmp string) []string {
+func newEnclaveDir(t *testing.T, tmp string) []string {
 	t.Helper()
 	mustRun(t, tmp, nil, "init", "--data-dir", "dd", "--key-file", "dd.key")
 	return []string{"--data-dir", "dd", "--key-file", "dd.key"}
@@ -544,7 +544,7 @@ func enclave(t *testing.T, tmp string) []string {
 
 func TestIngestInvalidCreditCode(t *testing.T) {
 	tmp := t.TempDir()
-	ef := enclave(t, tmp)
+	ef := newEnclaveDir(t, tmp)
 	codes := creditFixture(t, tmp, 17)
 	ingest := append([]string{"ingest", "--mapping", "tax.yaml", "--dataset", "tax", "--class", "platform", "--quiet"}, ef...)
 
@@ -646,7 +646,7 @@ func openStore(t *testing.T, tmp string) *dataset.Store {
 
 func TestDatasetVerify(t *testing.T) {
 	tmp := t.TempDir()
-	ef := enclave(t, tmp)
+	ef := newEnclaveDir(t, tmp)
 	creditFixture(t, tmp, 0)
 	mustRun(t, tmp, nil, append([]string{"ingest", "--mapping", "tax.yaml", "--dataset", "tax", "--class", "platform", "-q"}, ef...)...)
 
@@ -681,7 +681,7 @@ func TestDatasetVerify(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	tmp := t.TempDir()
-	ef := enclave(t, tmp)
+	ef := newEnclaveDir(t, tmp)
 	creditFixture(t, tmp, 0)
 	cases := []struct {
 		name string

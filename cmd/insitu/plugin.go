@@ -9,8 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"insitu/enclave/datadir"
-	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
 	logregplugin "insitu/plugins/logreg/model"
 )
@@ -25,10 +23,7 @@ func newPluginCmd() *cobra.Command {
 }
 
 func (f *enclaveFlags) openPluginStore() (*pluginstore.Store, error) {
-	if f.dataDir == "" {
-		return nil, usageErrorf("no data directory: pass --data-dir or set INSITU_DATA_DIR")
-	}
-	d, err := datadir.Open(f.dataDir, keys.Source{File: f.keyFile})
+	d, err := f.openDataDir()
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +41,11 @@ the job runs, the enclave copies the stored bytes into a sealed in-memory file, 
 there and executes exactly those bytes. Build a plugin with CGO_ENABLED=0 go build.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := ef.openPluginStore()
+			e, err := ef.openEnclave(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer e.Close()
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
@@ -58,7 +54,7 @@ there and executes exactly those bytes. Build a plugin with CGO_ENABLED=0 go bui
 			if name == "" {
 				name = filepath.Base(args[0])
 			}
-			info, existed, err := s.Put(cmd.Context(), f, pluginstore.Meta{Uploader: uploader, Name: name})
+			info, existed, err := e.UploadPlugin(cmd.Context(), f, pluginstore.Meta{Uploader: uploader, Name: name})
 			if err != nil {
 				return err
 			}

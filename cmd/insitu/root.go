@@ -27,6 +27,8 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newDatasetCmd(),
 		newDemoCmd(),
 		newPluginCmd(),
+		newConsentCmd(),
+		newAuditCmd(),
 	)
 	return root
 }
