@@ -10,14 +10,19 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"insitu/connectors"
+	"insitu/connectors/catalog"
+	"insitu/connectors/ident"
 	"insitu/connectors/synthetic"
+	"insitu/enclave"
 	"insitu/enclave/cohort"
+	"insitu/enclave/consent"
 	"insitu/enclave/datadir"
 	"insitu/enclave/dataset"
 	"insitu/enclave/keys"
@@ -45,8 +50,11 @@ type Result struct {
 	Dataset     *dataset.Manifest
 	Report      *connectors.Report
 	ChecksOK    int
+	AuditOK     bool
+	Labelled    int
 	Cohort      int
 	Unmatched   int
+	Lost        map[consent.Reason]int
 	Features    int
 	Train, Test int
 	Model       *logreg.Model
@@ -81,7 +89,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	fmt.Fprintf(w, "working in %s\n\n", dir)
 
 	// 1. Synthetic provider data.
-	step := stepper(w, 5)
+	step := stepper(w, 6)
 	done := step("synthetic platform data")
 	synthDir := filepath.Join(dir, "synth")
 	sum, err := synthetic.Generate(synthetic.Config{Enterprises: cfg.Enterprises, Seed: cfg.Seed}, synthDir)
@@ -105,11 +113,13 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := dataset.Open(dd)
+	e, err := enclave.OpenDataDir(ctx, dd)
 	if err != nil {
 		return nil, err
 	}
+	defer e.Close()
 	fmt.Fprintf(w, "      %s, master key %s kept outside it in %s\n", init.Dir, init.KeyID, keyFile)
+	fmt.Fprintf(w, "      enclave identity %s (ML-DSA-65 signing key, X-Wing HPKE key)\n", init.Identity.Fingerprint())
 	done()
 
 	// 3. Ingest.
@@ -118,7 +128,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, rep, err := store.Ingest(ctx, spec, mappings, dataset.IngestOptions{})
+	m, rep, err := e.Ingest(ctx, "demo", spec, mappings, dataset.IngestOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -130,9 +140,23 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	}
 	done()
 
-	// 4. Verify.
-	done = step("verify")
-	vr, err := store.Verify(ctx, m.Name, m.Version)
+	// 4. Authorizations.
+	done = step("enterprises' authorizations")
+	af, err := os.Open(filepath.Join(synthDir, "authorizations.csv"))
+	if err != nil {
+		return nil, err
+	}
+	imp, err := e.Consent.Import(ctx, "demo", "authorizations.csv", af)
+	af.Close()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "      %d authorization records imported for %s (audit record %d)\n", imp.Added, sum.Bank, imp.AuditSeq)
+	done()
+
+	// 5. Verify.
+	done = step("verify the dataset and the audit log")
+	vr, err := e.Datasets.Verify(ctx, m.Name, m.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -140,12 +164,24 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("demo: verify found %d failed checks, the first: %s", len(failed), failed[0].Detail)
 	}
 	res.ChecksOK = len(vr.Checks)
-	fmt.Fprintf(w, "      %d checks passed: every block decrypted, every hash recomputed\n", res.ChecksOK)
+	fmt.Fprintf(w, "      dataset: %d checks passed, every block decrypted, every hash recomputed\n", res.ChecksOK)
+	if _, err := e.Audit.Checkpoint(ctx); err != nil {
+		return nil, err
+	}
+	ar, err := e.VerifyAudit(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ar.Err(); err != nil {
+		return nil, err
+	}
+	res.AuditOK = true
+	fmt.Fprintf(w, "      audit log: %d records in an intact hash chain, head signed by the enclave\n", ar.Records)
 	done()
 
-	// 5. Plaintext reference model.
-	done = step("plaintext reference model, inside the enclave")
-	if err := fitReference(ctx, store, m, filepath.Join(synthDir, "labels.csv"), cfg, res, w); err != nil {
+	// 6. Plaintext reference model.
+	done = step("plaintext reference model on the authorized cohort, inside the enclave")
+	if err := fitReference(ctx, e, m, filepath.Join(synthDir, "labels.csv"), sum.Bank, cfg, res, w); err != nil {
 		return nil, err
 	}
 	done()
@@ -153,21 +189,47 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	return res, nil
 }
 
-func fitReference(ctx context.Context, store *dataset.Store, m *dataset.Manifest, labelFile string, cfg Config, res *Result, w io.Writer) error {
+func fitReference(ctx context.Context, e *enclave.Enclave, m *dataset.Manifest, labelFile, bank string, cfg Config, res *Result, w io.Writer) error {
 	labels, err := cohort.ReadLabels(labelFile)
 	if err != nil {
 		return err
 	}
 	cols := cohort.FeatureColumns(m)
-	sc, err := store.Scan(ctx, m.Name, m.Version, dataset.ScanOptions{Columns: names(cols)})
+	sc, err := e.Datasets.Scan(ctx, m.Name, m.Version, dataset.ScanOptions{Columns: names(cols)})
 	if err != nil {
 		return err
 	}
-	t, err := cohort.Collect(ctx, sc, cols, labels)
+	all, err := cohort.Collect(ctx, sc, cols, labels)
 	sc.Close()
 	if err != nil {
 		return err
 	}
+	// Keep the subjects whose authorizations cover, for this bank and purpose, every requested item
+	// that needs one.
+	items := itemsOf(cols)
+	kept, lost, err := e.Consent.Cohort(ctx, consent.CohortQuery{IDType: ident.Kind(m.SubjectKind), Grantee: bank,
+		Purpose: consent.PurposeModelDevelopment, Items: items, At: synthetic.DefaultAsOf}, slices.Values(all.Subjects))
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, id := range kept {
+		keep[id] = true
+	}
+	var rows []int
+	for i, id := range all.Subjects {
+		if keep[id] {
+			rows = append(rows, i)
+		}
+	}
+	cols2, y := all.Rows(rows)
+	t := &cohort.Table{Subjects: kept, Label: y, Columns: cols2, Unmatched: all.Unmatched}
+	res.Labelled, res.Lost = labels.Len(), lost
+	needing, _ := consent.NeedingAuthorization(catalog.Default(), items)
+	fmt.Fprintf(w, "      job: bank %s, purpose model_development, %d catalog items requested (%d need the enterprise's authorization)\n",
+		bank, len(items), len(needing))
+	fmt.Fprintf(w, "      %d labelled, %d in the dataset, %d with a covering authorization\n", labels.Len(), len(all.Subjects), len(kept))
+	fmt.Fprintf(w, "      the steward sees why subjects were left out:%s\n", lostText(lost))
 	res.Cohort, res.Unmatched = len(t.Subjects), t.Unmatched
 	train, test := cohort.Split(t.Subjects, 5)
 	res.Train, res.Test = len(train), len(test)
@@ -197,8 +259,8 @@ func fitReference(ctx context.Context, store *dataset.Store, m *dataset.Manifest
 		return err
 	}
 	res.Eval = ev
-	fmt.Fprintf(w, "      cohort: %d labelled subjects in the dataset (%d labelled but absent), %d model inputs from %d columns\n",
-		len(t.Subjects), t.Unmatched, len(names), len(cols))
+	fmt.Fprintf(w, "      cohort: %d subjects (the bank learns only this number), %d model inputs from %d columns\n",
+		len(t.Subjects), len(names), len(cols))
 	fmt.Fprintf(w, "      L2 logistic regression (λ=%g, Newton/IRLS): %d iterations, converged=%v\n", cfg.Lambda, model.Iterations, model.Converged)
 	fmt.Fprintf(w, "      test split (SHA-256(subject) mod 5 = 0): %d subjects, %d defaults: AUC %.4f  KS %.4f  Gini %.4f\n",
 		ev.N, ev.Positives, ev.AUC, ev.KS, ev.Gini)
@@ -274,6 +336,34 @@ func stepper(w io.Writer, total int) func(string) func() {
 		start := time.Now()
 		return func() { fmt.Fprintf(w, "      (%.2f s)\n\n", time.Since(start).Seconds()) }
 	}
+}
+
+// itemsOf lists the catalog items of the columns, in order of first appearance; custom fields have
+// no item.
+func itemsOf(cols []dataset.Column) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range cols {
+		if c.Item == "" || c.Item == "custom" || seen[c.Item] {
+			continue
+		}
+		seen[c.Item] = true
+		out = append(out, c.Item)
+	}
+	return out
+}
+
+func lostText(lost map[consent.Reason]int) string {
+	var b strings.Builder
+	for _, r := range consent.Reasons {
+		if n := lost[r]; n > 0 {
+			fmt.Fprintf(&b, " %s %d", r, n)
+		}
+	}
+	if b.Len() == 0 {
+		return " none"
+	}
+	return b.String()
 }
 
 func names(cols []dataset.Column) []string {
