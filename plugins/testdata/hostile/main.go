@@ -11,11 +11,13 @@
 //	tcp ADDR | udp ADDR | dns NAME | unixsock PATH    network from inside the sandbox
 //	read PATH | write PATH                            file access
 //	fork | forkbomb | ptrace [PID]                    new processes, tracing the parent
-//	alloc MIB | spin | hang | exit CODE | panic | segv
+//	alloc MIB | spin | hang | exit CODE | panic | panic-goroutine | segv
 //	flood MIB                                         write MIB to each of stdout and stderr, then train
+//	stderr LINE                                       write LINE to stderr, then train
 //	output-huge                                       return 10^8 floats
 //	output-lie N                                      raise its own output limit and return N weights
 //	garbage                                           handshake, then write garbage on the connection
+//	listen-exit CODE                                  handshake for a socket it listens on, then exit
 //	handshake LINE                                    print LINE as its handshake (e.g. one naming
 //	                                                  tcp|169.254.169.254:80) instead of serving;
 //	                                                  $PLUGIN_UNIX_SOCKET_DIR in LINE is expanded
@@ -52,6 +54,12 @@ func main() {
 		fakeHandshake(arg)
 	case "garbage":
 		garbage()
+	case "listen-exit":
+		l := listen()
+		code, _ := strconv.Atoi(arg)
+		time.Sleep(50 * time.Millisecond)
+		l.Close()
+		os.Exit(code)
 	}
 	sdk.Serve(&model{mode: mode, arg: arg})
 }
@@ -95,6 +103,9 @@ func (m *model) Train(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, err
 		os.Exit(code)
 	case "panic":
 		panic("hostile plugin panics")
+	case "panic-goroutine":
+		go func() { panic("hostile plugin panics on another goroutine") }()
+		time.Sleep(time.Hour)
 	case "segv":
 		// Die of the signal itself rather than Go's panic and exit status 2: restore the default
 		// action (a zeroed struct sigaction is SIG_DFL), then fault. A fault kills even a pid
@@ -105,6 +116,9 @@ func (m *model) Train(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, err
 		}
 		var p *int
 		*p = 1
+	case "stderr":
+		syscall.Write(2, []byte(m.arg+"\n"))
+		return report("written", nil), nil
 	case "flood":
 		mib, _ := strconv.Atoi(m.arg)
 		flood(mib)
@@ -285,14 +299,7 @@ func fakeHandshake(line string) {
 // garbage listens where go-plugin expects, prints a correct handshake line, and answers every
 // connection with bytes that are neither yamux nor HTTP/2.
 func garbage() {
-	dir := os.Getenv("PLUGIN_UNIX_SOCKET_DIR")
-	path := filepath.Join(dir, "plugin-garbage")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "listen:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("1|%d|unix|%s|grpc||true\n", sdk.ProtocolVersion, path)
+	l := listen()
 	junk := []byte(strings.Repeat("\xff\x00garbage\x13\x37", 512))
 	for {
 		c, err := l.Accept()
@@ -308,4 +315,16 @@ func garbage() {
 			}
 		}()
 	}
+}
+
+// listen listens where go-plugin expects and prints a correct handshake line for it.
+func listen() net.Listener {
+	path := filepath.Join(os.Getenv("PLUGIN_UNIX_SOCKET_DIR"), "plugin-hostile")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("1|%d|unix|%s|grpc||true\n", sdk.ProtocolVersion, path)
+	return l
 }

@@ -1,0 +1,670 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+
+	"insitu/enclave/pluginstore"
+	"insitu/enclave/sandbox"
+	"insitu/plugins/sdk"
+	"insitu/plugins/sdk/host"
+)
+
+// Defaults of RunSpec.
+const (
+	DefaultStartTimeout = 30 * time.Second
+	DefaultCaptureBytes = 64 << 10
+)
+
+// exitGrace is how long a run whose connection broke waits for the plugin's process to end on
+// its own (so that a kill by a limit is named as such) before the runner kills it.
+const exitGrace = 2 * time.Second
+
+// RunSpec describes one run of a plugin: which binary, in which sandbox, on which data.
+type RunSpec struct {
+	// Plugins is the enclave's plugin store and Digest the approved plugin. The runner copies the
+	// stored bytes into a sealed memfd, checks their SHA-256 there and executes that memfd.
+	Plugins *pluginstore.Store
+	Digest  pluginstore.Digest
+
+	// Mode is the job's mode; the plugin must declare the same. The runner streams plaintext rows
+	// (sdk.ModePlaintextPublic) from Input; HE and aggregate jobs need the enclave's HE and
+	// aggregate services, which the runner does not offer, and are refused.
+	Mode sdk.Mode
+	// Input selects the rows of a ModePlaintextPublic job.
+	Input *PlainInput
+	// Hyperparameters are handed to the plugin as they are.
+	Hyperparameters sdk.Hyperparameters
+	// OutputLimits bound the plugin's output; zero fields take sdk.DefaultLimits.
+	OutputLimits sdk.Limits
+
+	// Sandbox configures the isolation: Mode (sandbox.Strict unless set; sandbox.AllowWeaker is
+	// for development and is recorded in the Result), Limits, UID and GID, CgroupName, TempDir,
+	// and for tests Disable and Unavailable. The runner sets Binary, Name, Args, Env and
+	// SocketDir; Binds, Stdout and Stderr must be left empty.
+	Sandbox sandbox.Spec
+	// Args and Env are the plugin's arguments after argv[0] and its whole environment besides
+	// what go-plugin sets; nothing of the enclave's environment is passed.
+	Args, Env []string
+	// TempDir holds the runner's per-run folders (go-plugin's socket dir is made inside one) and,
+	// unless Sandbox.TempDir is set, the sandbox's; os.TempDir() when empty. Its path must be
+	// searchable by the plugin's uid.
+	TempDir string
+	// StartTimeout bounds the time from starting the process to its handshake;
+	// DefaultStartTimeout when 0, and never more than the sandbox's wall-clock limit.
+	StartTimeout time.Duration
+	// CaptureBytes bounds what is kept of each of the plugin's stdout and stderr
+	// (DefaultCaptureBytes when 0). The plugin may write any amount: the rest is counted and
+	// dropped.
+	CaptureBytes int
+	// Logger, when set, receives the outcome of the run (with the reason, the sandbox's layers and
+	// any weakening) and the plugin's log lines, parsed safely and rate-limited (host.LogSink).
+	Logger *slog.Logger
+}
+
+func (s *RunSpec) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("runner: "+format, args...)
+	}
+	if s.Plugins == nil {
+		return bad("no plugin store")
+	}
+	if !s.Mode.Valid() {
+		return bad("job mode %q is not one of %q, %q, %q", s.Mode, sdk.ModePlaintextPublic, sdk.ModeHE, sdk.ModeAggregate)
+	}
+	if s.Mode != sdk.ModePlaintextPublic {
+		return bad("job mode %q needs the enclave's %s service, which this runner does not offer; it runs %q jobs",
+			s.Mode, map[sdk.Mode]string{sdk.ModeHE: "HE", sdk.ModeAggregate: "aggregate"}[s.Mode], sdk.ModePlaintextPublic)
+	}
+	if s.Input == nil {
+		return bad("a %q job needs a PlainInput", s.Mode)
+	}
+	sp := &s.Sandbox
+	if sp.Binary != nil || sp.SocketDir != "" || len(sp.Binds) > 0 || sp.Stdout != nil || sp.Stderr != nil ||
+		sp.Name != "" || sp.Args != nil || sp.Env != nil {
+		return bad("RunSpec.Sandbox must not set Binary, Name, Args, Env, SocketDir, Binds, Stdout or Stderr: the runner sets them")
+	}
+	return nil
+}
+
+// job is what Train streams and names.
+type job struct {
+	rows     array.RecordReader
+	plain    *plainReader // rows, when they come from a PlainInput
+	features []string
+	label    string
+	subject  string
+	summary  *InputSummary
+}
+
+// Run starts the plugin with the approved digest in the sandbox through go-plugin, checks the
+// address its handshake names, calls Describe, streams the job to Train, collects the output, and
+// kills the plugin. Cancelling ctx ends the run (ReasonCancelled).
+//
+// Errors in the spec or the input (an unknown dataset, a platform dataset in plaintext mode,
+// wrapping ErrPlatformData) are returned before any plugin starts, with a nil Result. From then
+// on Run returns a Result whatever the plugin does, and a *RunError (nil only for
+// ReasonCompleted) naming the reason; the enclave keeps serving.
+func Run(ctx context.Context, spec RunSpec) (*Result, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	m, err := spec.Input.checkClass(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, sum, err := spec.Input.prepare(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	j := &job{rows: r, plain: r, features: sum.Features, label: LabelColumn, subject: SubjectColumn, summary: sum}
+	return run(ctx, &spec, j, nil)
+}
+
+// runnerFunc starts a plugin command; the sandboxed one unless a benchmark replaces it.
+type runnerFunc func(s *session, cmd *exec.Cmd, dir string) (runner.Runner, error)
+
+func run(ctx context.Context, spec *RunSpec, j *job, rf runnerFunc) (*Result, error) {
+	begin := time.Now()
+	res := &Result{Digest: spec.Digest, ExitCode: -1, SandboxMode: spec.Sandbox.Mode, Input: j.summary}
+	tempDir := spec.TempDir
+	if tempDir == "" {
+		tempDir = os.TempDir()
+	}
+	sweepOnce(SweepOptions{TempDir: tempDir, CgroupName: spec.Sandbox.CgroupName})
+
+	bin, err := spec.Plugins.OpenSealed(ctx, spec.Digest)
+	if errors.Is(err, pluginstore.ErrDigestMismatch) {
+		res.Reason, res.Detail, res.cause = ReasonDigestMismatch, clip(err.Error(), 512), err
+		res.Wall = time.Since(begin)
+		spec.logOutcome(ctx, res)
+		return res, res.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	defer bin.Close()
+
+	s, err := newSession(spec, tempDir, bin, rf)
+	if err != nil {
+		return nil, err
+	}
+	defer s.cleanup()
+	stop := context.AfterFunc(ctx, s.killProcess)
+	defer stop()
+
+	s.execute(ctx, j, res)
+
+	if s.logs != nil {
+		s.logs.Flush()
+	}
+	res.Stdout, res.Stderr = s.stdout.snapshot(), s.stderr.snapshot()
+	if j.summary != nil {
+		res.Input = j.summary
+	}
+	res.Wall = time.Since(begin)
+	spec.logOutcome(ctx, res)
+	return res, res.Err()
+}
+
+// session is one plugin process and its go-plugin client.
+type session struct {
+	spec   *RunSpec
+	dir    string
+	bin    *os.File
+	rf     runnerFunc
+	stdout *capture
+	stderr *capture
+	logs   *host.LogSink // the plugin's log lines as records of RunSpec.Logger, rate-limited; or nil
+	client *plugin.Client
+
+	mu        sync.Mutex
+	proc      *procRunner
+	proxy     *proxy
+	killed    atomic.Bool
+	procStart time.Time
+
+	// gate holds back go-plugin's notice that the process ended until its client is connected (or
+	// failed to): go-plugin v1.8.0 leaks the gRPC connection it is making when the process ends
+	// in between (its stdio stream then fails with Canceled rather than Unavailable).
+	gate     chan struct{}
+	gateOnce sync.Once
+}
+
+func (s *session) openGate() { s.gateOnce.Do(func() { close(s.gate) }) }
+
+// maxSocketPath is the longest unix socket path (sun_path holds 108 bytes with the NUL), and
+// socketSuffix the most go-plugin adds to the per-run folder: "/plugin-dir<10 digits>/plugin<10 digits>".
+const (
+	maxSocketPath = 107
+	socketSuffix  = len("/plugin-dir/plugin") + 20
+)
+
+func newSession(spec *RunSpec, tempDir string, bin *os.File, rf runnerFunc) (*session, error) {
+	prefix := runDirPrefix + ownerTag() + "-"
+	if n := len(filepath.Join(tempDir, prefix)) + 10 + socketSuffix; n > maxSocketPath {
+		return nil, fmt.Errorf("runner: temp dir %s is too long: the plugin's socket path would take %d bytes, and a unix socket path at most %d; use a temp dir of at most %d bytes",
+			tempDir, n, maxSocketPath, len(tempDir)-(n-maxSocketPath))
+	}
+	dir, err := os.MkdirTemp(tempDir, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("runner: per-run folder: %w", err)
+	}
+	// The plugin's uid must reach go-plugin's socket dir inside it.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("runner: per-run folder: %w", err)
+	}
+	capBytes := spec.CaptureBytes
+	if capBytes <= 0 {
+		capBytes = DefaultCaptureBytes
+	}
+	s := &session{spec: spec, dir: dir, bin: bin, rf: rf, stdout: newCapture(capBytes), stderr: newCapture(capBytes), gate: make(chan struct{})}
+	if spec.Logger != nil {
+		s.logs = host.NewLogSink(spec.Logger.With("plugin", spec.Digest.String()).Handler())
+	}
+	if s.rf == nil {
+		s.rf = sandboxed
+	}
+	return s, nil
+}
+
+// sandboxed is the runnerFunc of every real run: the command becomes a sandbox.Process.
+func sandboxed(s *session, cmd *exec.Cmd, dir string) (runner.Runner, error) {
+	sp := s.spec.Sandbox
+	sp.Binary = s.bin
+	sp.Name = "plugin"
+	sp.Args = append([]string{}, s.spec.Args...)
+	sp.Env = append([]string(nil), s.spec.Env...)
+	sp.SocketDir = dir
+	if sp.TempDir == "" {
+		sp.TempDir = s.spec.TempDir
+	}
+	p, err := sandbox.FromCmd(cmd, sp)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stderrWriter is where the plugin's stderr goes: the capture and, with a logger, the log sink.
+func (s *session) stderrWriter() io.Writer {
+	if s.logs == nil {
+		return s.stderr
+	}
+	return io.MultiWriter(s.stderr, s.logs)
+}
+
+func (s *session) config() *plugin.ClientConfig {
+	startTimeout := s.spec.StartTimeout
+	if startTimeout <= 0 {
+		startTimeout = DefaultStartTimeout
+	}
+	if wall := s.spec.Sandbox.Limits.WallClock; wall > 0 && wall < startTimeout {
+		startTimeout = wall
+	}
+	return &plugin.ClientConfig{
+		HandshakeConfig:     host.Handshake(),
+		VersionedPlugins:    host.VersionedPlugins(host.Config{Limits: s.spec.OutputLimits}),
+		AllowedProtocols:    []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCBrokerMultiplex: true,
+		GRPCDialOptions:     host.DialOptions(),
+		SkipHostEnv:         true,
+		UnixSocketConfig:    &plugin.UnixSocketConfig{TempDir: s.dir},
+		StartTimeout:        startTimeout,
+		Stderr:              s.stderrWriter(),
+		SyncStdout:          s.stdout,
+		SyncStderr:          s.stderrWriter(),
+		// Level Off: go-plugin then only copies the plugin's stderr lines to Stderr. Its own parser
+		// of them panics on a JSON line whose "@message" is not a string.
+		Logger: host.ClientLogger(),
+		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, dir string) (runner.Runner, error) {
+			cmd.Stdin = nil // go-plugin sets os.Stdin; the plugin gets /dev/null
+			r, err := s.rf(s, cmd, dir)
+			if err != nil {
+				return nil, err
+			}
+			pr := &procRunner{Runner: r, s: s}
+			s.mu.Lock()
+			s.proc = pr
+			s.mu.Unlock()
+			return pr, nil
+		},
+	}
+}
+
+// execute runs the plugin and fills res with the output and the reason.
+func (s *session) execute(ctx context.Context, j *job, res *Result) {
+	s.client = plugin.NewClient(s.config())
+	_, err := s.client.Start()
+	if err != nil {
+		s.openGate()
+		s.finish(ctx, res, stageHandshake, err)
+		return
+	}
+	rpc, err := s.client.Client()
+	s.openGate()
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		s.finish(ctx, res, stageConnect, err)
+		return
+	}
+	model, err := host.Dispense(rpc)
+	if err != nil {
+		s.finish(ctx, res, stageDescribe, err)
+		return
+	}
+	desc, err := model.Describe(ctx)
+	if err != nil {
+		s.finish(ctx, res, stageDescribe, err)
+		return
+	}
+	res.StartToDescribe = time.Since(s.started())
+	res.Description = &desc
+	label := ""
+	if desc.Needs.Labels {
+		label = j.label
+	}
+	if j.plain != nil {
+		j.plain.withLabel(label != "")
+	}
+	counted := &countingReader{RecordReader: j.rows}
+	out, err := model.Train(ctx, host.TrainRequest{
+		Mode:            s.spec.Mode,
+		Rows:            counted,
+		Features:        j.features,
+		Label:           label,
+		Subject:         j.subject,
+		Hyperparameters: s.spec.Hyperparameters,
+		Limits:          s.spec.OutputLimits,
+	})
+	if j.summary != nil {
+		j.summary.Batches, j.summary.Bytes = counted.batches, counted.bytes
+	}
+	if err != nil {
+		s.finish(ctx, res, stageTrain, err)
+		return
+	}
+	res.Output = out
+	s.finish(ctx, res, stageDone, nil)
+}
+
+type stage int
+
+const (
+	stageHandshake stage = iota
+	stageConnect
+	stageDescribe
+	stageTrain
+	stageDone
+)
+
+var stageNames = [...]string{"start-up", "connect", "describe", "train", "done"}
+
+// finish ends the plugin's process and decides the reason. Verdicts the host reached from what
+// the plugin sent come first; a broken connection is explained by how the process ended.
+func (s *session) finish(ctx context.Context, res *Result, st stage, err error) {
+	res.cause = err
+	p := s.process()
+	var le *sandbox.LayerError
+	var ae *sandbox.AddressError
+	var he *host.Error
+	verdict := Reason("")
+	switch {
+	case err == nil:
+		verdict = ReasonCompleted
+	case ctx.Err() != nil:
+		verdict = ReasonCancelled
+	case errors.As(err, &le):
+		verdict = ReasonSandboxRefused
+		res.RefusedLayer = le.Layer
+	case errors.Is(err, sandbox.ErrNoTrampoline), errors.Is(err, sandbox.ErrNotSealed):
+		verdict = ReasonSandboxRefused
+	case errors.As(err, &ae) || p != nil && p.addrErr.Load() != nil:
+		verdict = ReasonForbiddenAddress
+	case errors.As(err, &he):
+		switch {
+		case errors.Is(he.Err, host.ErrOutputTooLarge):
+			verdict = ReasonOutputTooLarge
+		case errors.Is(he.Err, host.ErrInvalidOutput):
+			verdict = ReasonInvalidOutput
+		case errors.Is(he.Err, host.ErrProtocol):
+			verdict = ReasonProtocolError
+		case errors.Is(he.Err, host.ErrPluginFailed):
+			verdict = ReasonPluginError
+		case errors.Is(he.Err, host.ErrRequest):
+			verdict = ReasonIncompatible
+		case errors.Is(he.Err, host.ErrInput):
+			verdict = ReasonInputError
+		}
+	}
+	if p != nil && p.started.Load() {
+		if verdict == "" {
+			// The connection broke or the handshake failed: give the process time to be
+			// reaped, so a limit that killed it is named rather than our own kill.
+			p.waitEnd(exitGrace)
+		}
+		s.killProcess()
+		if pr := p.waitEnd(30 * time.Second); pr != nil {
+			res.Process = pr
+		}
+		if ap, ok := p.Runner.(interface {
+			Layers() (sandbox.Layer, sandbox.Layer, []string)
+		}); ok {
+			res.Layers, res.Weakened, res.Warnings = ap.Layers()
+		}
+	}
+	if res.Process != nil {
+		res.Layers, res.Weakened, res.Warnings = res.Process.Layers, res.Process.Weakened, res.Process.Warnings
+	}
+	if verdict == "" {
+		verdict = s.fromProcess(res, st)
+	}
+	res.Reason = verdict
+	if err != nil && res.Detail == "" {
+		res.Detail = fmt.Sprintf("%s: %s", stageNames[st], clip(err.Error(), 512))
+	}
+	if verdict == ReasonCompleted {
+		res.cause = nil
+	}
+}
+
+// fromProcess names the reason of a run whose connection broke from how the process ended.
+func (s *session) fromProcess(res *Result, st stage) Reason {
+	pr := res.Process
+	if pr == nil || pr.Reason == sandbox.ReasonKilled {
+		// Still running when we killed it: it broke the protocol, or never shook hands.
+		if st == stageHandshake {
+			return ReasonHandshakeFailed
+		}
+		return ReasonProtocolError
+	}
+	switch pr.Reason {
+	case sandbox.ReasonOutOfMemory:
+		return ReasonOutOfMemory
+	case sandbox.ReasonCPULimit:
+		return ReasonCPULimit
+	case sandbox.ReasonTimeout:
+		return ReasonTimeout
+	case sandbox.ReasonSignaled:
+		res.Signal = pr.Signal
+		return ReasonSignaled
+	}
+	res.ExitCode = pr.ExitCode
+	if st == stageHandshake && pr.ExitCode == 0 {
+		return ReasonHandshakeFailed
+	}
+	return ReasonExited
+}
+
+// started returns when the plugin's process was started.
+func (s *session) started() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.procStart
+}
+
+// process returns the plugin's runner once go-plugin has made it.
+func (s *session) process() *procRunner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
+}
+
+// killProcess kills the plugin's process (and everything in its sandbox) now.
+func (s *session) killProcess() {
+	s.killed.Store(true)
+	if p := s.process(); p != nil {
+		p.Runner.Kill(context.Background())
+	}
+}
+
+// cleanup ends go-plugin's client (its goroutines and socket dir) and removes the run folder.
+func (s *session) cleanup() {
+	s.openGate()
+	s.killProcess()
+	if s.client != nil {
+		s.client.Kill()
+	}
+	s.mu.Lock()
+	px := s.proxy
+	s.mu.Unlock()
+	if px != nil {
+		px.close()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// procRunner wraps the plugin's runner to see its standard output (captured and counted) and
+// the addresses its handshake names.
+type procRunner struct {
+	runner.Runner
+	s       *session
+	out     io.ReadCloser
+	once    sync.Once
+	addrErr atomic.Pointer[error]
+	started atomic.Bool
+}
+
+func (r *procRunner) Start(ctx context.Context) error {
+	r.s.mu.Lock()
+	r.s.procStart = time.Now()
+	r.s.mu.Unlock()
+	if r.s.killed.Load() {
+		return context.Canceled
+	}
+	if err := r.Runner.Start(ctx); err != nil {
+		return err
+	}
+	r.started.Store(true)
+	return nil
+}
+
+// Wait waits for the process, then for the gate.
+func (r *procRunner) Wait(ctx context.Context) error {
+	err := r.Runner.Wait(ctx)
+	<-r.s.gate
+	return err
+}
+
+// Stdout tees what go-plugin's handshake reader reads into the run's capture.
+func (r *procRunner) Stdout() io.ReadCloser {
+	r.once.Do(func() {
+		src := r.Runner.Stdout()
+		r.out = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(src, r.s.stdout), src}
+	})
+	return r.out
+}
+
+// PluginToHost checks the address the plugin's handshake names (the sandbox accepts only a unix
+// socket directly inside the socket dir, and a refusal decides the run's reason), connects to it,
+// and returns the runner's relay socket for go-plugin to dial instead.
+func (r *procRunner) PluginToHost(network, addr string) (string, string, error) {
+	n, a, err := r.Runner.PluginToHost(network, addr)
+	if err != nil {
+		r.addrErr.Store(&err)
+		return "", "", err
+	}
+	px, path, err := startProxy(r.s.dir, n, a)
+	if err != nil {
+		return "", "", err
+	}
+	r.s.mu.Lock()
+	r.s.proxy = px
+	r.s.mu.Unlock()
+	return "unix", path, nil
+}
+
+// waitEnd waits up to d for the process to end and returns the sandbox's view of it, or nil.
+func (r *procRunner) waitEnd(d time.Duration) *sandbox.Result {
+	p, ok := r.Runner.(*sandbox.Process)
+	if !ok {
+		// An unsandboxed benchmark runner: wait for it through the runner interface.
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		r.Runner.Wait(ctx)
+		return nil
+	}
+	deadline := time.Now().Add(d)
+	for {
+		if res := p.Result(); res != nil {
+			return res
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// countingReader counts the record batches and buffer bytes read through it.
+type countingReader struct {
+	array.RecordReader
+	batches, bytes int64
+}
+
+func (c *countingReader) Next() bool {
+	if !c.RecordReader.Next() {
+		return false
+	}
+	c.batches++
+	c.bytes += recordBytes(c.Record())
+	return true
+}
+
+func recordBytes(rec arrow.Record) int64 {
+	var n int64
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, col := range rec.Columns() {
+		add(col.Data())
+	}
+	return n
+}
+
+// logOutcome reports the run's end to the spec's logger, loudly when the sandbox was weakened.
+func (s *RunSpec) logOutcome(ctx context.Context, res *Result) {
+	if s.Logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if res.Reason != ReasonCompleted {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("digest", res.Digest.String()),
+		slog.String("reason", string(res.Reason)),
+		slog.String("sandbox_mode", res.SandboxMode.String()),
+		slog.String("layers", res.Layers.String()),
+		slog.Duration("wall", res.Wall),
+	}
+	if res.Detail != "" {
+		attrs = append(attrs, slog.String("detail", res.Detail))
+	}
+	if res.Reason == ReasonExited {
+		attrs = append(attrs, slog.Int("exit_code", res.ExitCode))
+	}
+	if res.Reason == ReasonSignaled {
+		attrs = append(attrs, slog.String("signal", signalName(res.Signal)))
+	}
+	if res.Reason == ReasonSandboxRefused {
+		attrs = append(attrs, slog.String("refused_layer", res.RefusedLayer.String()))
+	}
+	if res.Weakened != 0 {
+		attrs = append(attrs, slog.String("weakened", res.Weakened.String()))
+	}
+	s.Logger.LogAttrs(ctx, level, "plugin run ended", attrs...)
+	for _, w := range res.Warnings {
+		s.Logger.LogAttrs(ctx, slog.LevelWarn, "plugin sandbox weaker than strict", slog.String("digest", res.Digest.String()), slog.String("warning", w))
+	}
+}
