@@ -699,6 +699,9 @@ func TestUsageErrors(t *testing.T) {
 		{"synth without out", []string{"synth"}, "--out"},
 		{"synth bad date", []string{"synth", "--out", "s", "--as-of", "30/06/2026"}, "YYYY-MM-DD"},
 		{"unknown flag", []string{"ingest", "--no-such-flag"}, "unknown flag"},
+		{"plugin run bad digest", append([]string{"plugin", "run", "abc", "--dataset", "tax", "--label-column", "x"}, ef...), `"abc"`},
+		{"plugin run without labels", append([]string{"plugin", "run", "sha256:" + strings.Repeat("0", 64), "--dataset", "tax"}, ef...), "exactly one of --label-column and --labels"},
+		{"audit verify bad head", append([]string{"audit", "verify", "--head", "1:zz"}, ef...), "--head"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

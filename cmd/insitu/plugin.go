@@ -18,7 +18,7 @@ func newPluginCmd() *cobra.Command {
 		Use:   "plugin",
 		Short: "Upload and list model plugins in the enclave's content-addressed plugin store",
 	}
-	cmd.AddCommand(newPluginUploadCmd(), newPluginListCmd(), newPluginServeBuiltinCmd())
+	cmd.AddCommand(newPluginUploadCmd(), newPluginListCmd(), newPluginRunCmd(), newPluginServeBuiltinCmd())
 	return cmd
 }
 
