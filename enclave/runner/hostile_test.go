@@ -62,7 +62,7 @@ func TestHostilePlugins(t *testing.T) {
 		{name: "unix socket planted by path", args: []string{"unixsock", planted.path}, want: ReasonCompleted, metric: "errno:ENOENT"},
 		// Files: the root is a read-only tmpfs holding only the socket dir.
 		{name: "read /etc/passwd", args: []string{"read", "/etc/passwd"}, want: ReasonCompleted, metric: "errno:ENOENT"},
-		{name: "read the enclave's data directory", args: []string{"read", filepath.Join(f.dir, "format.json")}, want: ReasonCompleted, metric: "errno:ENOENT"},
+		{name: "read the enclave's data directory", args: []string{"read", f.secret}, want: ReasonCompleted, metric: "errno:ENOENT"},
 		{name: "write to the root", args: []string{"write", "/hostile-was-here"}, want: ReasonCompleted, metric: "errno:EROFS"},
 		{name: "write to the enclave's data directory", args: []string{"write", outside}, want: ReasonCompleted, metric: "errno:ENOENT",
 			check: func(t *testing.T, _ *Result, _ error) {
@@ -300,5 +300,102 @@ func assertEmpty(t *testing.T, dir string) {
 			names[i] = e.Name()
 		}
 		t.Errorf("runs left %v in %s", names, dir)
+	}
+}
+
+// TestEachLayerAlone runs in-plugin attacks through the whole runner (go-plugin handshake,
+// relay, Train) with one isolation layer at a time, in development mode, and asserts the errno
+// that layer alone produces: each layer holds on its own, not only behind the others.
+func TestEachLayerAlone(t *testing.T) {
+	f := getFixture(t)
+	p := newPlugins(t)
+	tmp := runDir(t)
+	ln := newTCPListener(t)
+	planted := newUnixListener(t)
+	hostPID := strconv.Itoa(os.Getpid())
+	cases := []struct {
+		layer  sandbox.Layer
+		args   []string
+		metric string
+	}{
+		{sandbox.LayerSeccomp, []string{"fork"}, "errno:EPERM"},
+		{sandbox.LayerSeccomp, []string{"forkbomb"}, "errno:EPERM"},
+		{sandbox.LayerSeccomp, []string{"tcp", ln.Addr().String()}, "errno:EPERM"},
+		{sandbox.LayerSeccomp, []string{"ptrace", hostPID}, "errno:EPERM"},
+		{sandbox.LayerNetNS, []string{"tcp", ln.Addr().String()}, "errno:ENETUNREACH"},
+		{sandbox.LayerNetNS, []string{"udp", ln.Addr().String()}, "errno:ENETUNREACH"},
+		{sandbox.LayerPIDNS, []string{"ptrace", hostPID}, "errno:ESRCH"},
+		{sandbox.LayerRootFS, []string{"read", "/etc/passwd"}, "errno:ENOENT"},
+		{sandbox.LayerRootFS, []string{"read", f.secret}, "errno:ENOENT"},
+		{sandbox.LayerRootFS, []string{"write", "/hostile-was-here"}, "errno:EROFS"},
+		{sandbox.LayerRootFS, []string{"unixsock", planted.path}, "errno:ENOENT"},
+		{sandbox.LayerLandlock, []string{"read", "/etc/passwd"}, "errno:EACCES"},
+	}
+	for _, c := range cases {
+		t.Run(c.layer.String()+"/"+strings.Join(c.args, " "), func(t *testing.T) {
+			if probed.Available&c.layer == 0 {
+				t.Skipf("this machine lacks %s", c.layer)
+			}
+			spec := f.hostileSpec(p, tmp, c.args...)
+			spec.Sandbox.Mode = sandbox.AllowWeaker
+			spec.Sandbox.Disable = sandbox.AllLayers &^ c.layer
+			res, err := Run(t.Context(), spec)
+			if err != nil {
+				t.Fatalf("%v (stderr %.300q)", err, res.Stderr.String())
+			}
+			if applied := res.Layers &^ sandbox.LayerMountNS; applied != c.layer {
+				t.Fatalf("applied %s, want %s alone", res.Layers, c.layer)
+			}
+			if res.Output == nil || len(res.Output.Metrics) != 1 || res.Output.Metrics[c.metric] != 1 {
+				t.Errorf("plugin reported %v, want only %q", res.Output, c.metric)
+			}
+		})
+	}
+	if n := ln.n.Load(); n != 0 {
+		t.Errorf("the test's TCP listener saw %d connection(s), want 0", n)
+	}
+	if n := planted.n.Load(); n != 0 {
+		t.Errorf("the planted unix socket saw %d connection(s), want 0", n)
+	}
+	assertEmpty(t, tmp)
+}
+
+// TestAttacksWorkWithoutSandbox is the control of the tests above: with every layer turned off,
+// the same attacks succeed, so the errnos they assert come from the sandbox.
+func TestAttacksWorkWithoutSandbox(t *testing.T) {
+	f := getFixture(t)
+	p := newPlugins(t)
+	tmp := runDir(t)
+	ln := newTCPListener(t)
+	planted := newUnixListener(t)
+	for _, c := range []struct {
+		args   []string
+		metric string
+	}{
+		{[]string{"read", f.secret}, "ok:"},
+		{[]string{"tcp", ln.Addr().String()}, "ok:connected"},
+		{[]string{"unixsock", planted.path}, "ok:connected"},
+		{[]string{"fork"}, "ok:forked"},
+	} {
+		spec := f.hostileSpec(p, tmp, c.args...)
+		spec.Sandbox.Mode = sandbox.AllowWeaker
+		spec.Sandbox.Disable = sandbox.AllLayers
+		res, err := Run(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Layers != 0 || res.Weakened != sandbox.AllLayers {
+			t.Errorf("layers %s, weakened %s", res.Layers, res.Weakened)
+		}
+		var got string
+		for k := range res.Output.Metrics {
+			got = k
+		}
+		if !strings.HasPrefix(got, c.metric) {
+			t.Errorf("%v without a sandbox: %q, want %q", c.args, got, c.metric)
+		}
+	}
+	if ln.n.Load() != 1 || planted.n.Load() != 1 {
+		t.Errorf("listeners saw %d and %d connections, want 1 each", ln.n.Load(), planted.n.Load())
 	}
 }

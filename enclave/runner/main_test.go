@@ -91,9 +91,9 @@ var (
 // dataset of the same rows, and the bank's labels.
 type fixture struct {
 	dir      string
+	secret   string // a file of the data directory, which a plugin must not read
 	datasets *dataset.Store
 	labels   *cohort.Labels
-	features int // feature columns after the default transforms
 }
 
 var (
@@ -155,7 +155,11 @@ func makeFixture() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fixture{dir: init.Dir, datasets: store, labels: labels}, nil
+	secret := filepath.Join(init.Dir, datadir.FormatFile)
+	if _, err := os.Stat(secret); err != nil {
+		return nil, err
+	}
+	return &fixture{dir: init.Dir, secret: secret, datasets: store, labels: labels}, nil
 }
 
 // plugins is a plugin store in t.TempDir() holding the hostile and the logreg plugin.

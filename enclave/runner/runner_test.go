@@ -3,10 +3,12 @@ package runner
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +157,75 @@ func TestSweep(t *testing.T) {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("%s: %v", d, err)
 		}
+	}
+}
+
+// records is a slog.Handler that keeps records, for tests.
+type records struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, rec.Clone())
+	return nil
+}
+func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *records) WithGroup(string) slog.Handler      { return r }
+
+// find returns the attributes of the first record with message msg, or nil.
+func (r *records) find(msg string) map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.recs {
+		if rec.Message != msg {
+			continue
+		}
+		attrs := map[string]string{"level": rec.Level.String()}
+		rec.Attrs(func(a slog.Attr) bool {
+			attrs[a.Key] = a.Value.String()
+			return true
+		})
+		return attrs
+	}
+	return nil
+}
+
+// TestLogger checks what a run tells the logger: its end with the reason and the layers, the
+// plugin's own log lines, and loud warnings when the sandbox was weakened.
+func TestLogger(t *testing.T) {
+	f := getFixture(t)
+	p := newPlugins(t)
+	tmp := runDir(t)
+	recs := &records{}
+	spec := f.spec(p, p.logreg, tmp)
+	spec.Logger = slog.New(recs)
+	if _, err := Run(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	end := recs.find("plugin run ended")
+	if end == nil || end["reason"] != "completed" || end["level"] != "INFO" || !strings.Contains(end["layers"], "seccomp") {
+		t.Errorf("end record %v", end)
+	}
+	if fit := recs.find("fitting"); fit == nil || fit["rows"] == "" {
+		t.Errorf("the plugin's log line: %v", fit)
+	}
+
+	recs = &records{}
+	spec = f.hostileSpec(p, tmp, "exit", "4")
+	spec.Logger = slog.New(recs)
+	spec.Sandbox.Mode = sandbox.AllowWeaker
+	spec.Sandbox.Unavailable = sandbox.LayerSeccomp
+	Run(t.Context(), spec)
+	end = recs.find("plugin run ended")
+	if end == nil || end["reason"] != "exited" || end["exit_code"] != "4" || end["level"] != "WARN" ||
+		end["sandbox_mode"] != "allow-weaker" || !strings.Contains(end["weakened"], "seccomp") {
+		t.Errorf("end record %v", end)
+	}
+	if w := recs.find("plugin sandbox weaker than strict"); w == nil || w["level"] != "WARN" || !strings.Contains(w["warning"], "SANDBOX WEAKENED") {
+		t.Errorf("weakening warning %v", w)
 	}
 }
