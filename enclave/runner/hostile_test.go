@@ -121,10 +121,12 @@ func TestHostilePlugins(t *testing.T) {
 		// Output.
 		{name: "flood stdout and stderr", args: []string{"flood", "8"}, want: ReasonCompleted, metric: "ok:flooded",
 			check: func(t *testing.T, res *Result, _ error) {
+				// The plugin wrote 8 MiB to each real descriptor, which go-plugin reads as they come,
+				// and 8 MiB more to each over gRPC, which may still be in flight when it is killed.
 				for name, c := range map[string]Capture{"stdout": res.Stdout, "stderr": res.Stderr} {
 					kept := len(c.Head) + len(c.Tail)
-					if kept > DefaultCaptureBytes || c.Total < 12<<20 || c.Dropped != c.Total-int64(kept) {
-						t.Errorf("%s: kept %d of %d bytes (dropped %d); want at most %d kept of at least 12 MiB",
+					if kept > DefaultCaptureBytes || c.Total < 7<<20 || c.Dropped != c.Total-int64(kept) {
+						t.Errorf("%s: kept %d of %d bytes (dropped %d); want at most %d kept of at least 7 MiB",
 							name, kept, c.Total, c.Dropped, DefaultCaptureBytes)
 					}
 				}

