@@ -89,6 +89,7 @@ func TestHostilePlugins(t *testing.T) {
 					t.Errorf("no out-of-memory kill counted: %+v", res.Process)
 				}
 			}},
+		{name: "allocate past the memory limit before the handshake", args: []string{"alloc-early", "1024"}, edit: limits(sandbox.Limits{Memory: 256 << 20}), want: ReasonOutOfMemory},
 		{name: "spin past the cpu limit", args: []string{"spin"}, edit: limits(sandbox.Limits{CPUTime: time.Second}), want: ReasonCPULimit},
 		{name: "hang past the timeout", args: []string{"hang"}, edit: limits(sandbox.Limits{WallClock: 2 * time.Second}), want: ReasonTimeout},
 		// Ending badly.
@@ -110,6 +111,12 @@ func TestHostilePlugins(t *testing.T) {
 			check: func(t *testing.T, res *Result, _ error) {
 				if res.Signal != syscall.SIGSEGV {
 					t.Errorf("signal %v, want SIGSEGV", res.Signal)
+				}
+			}},
+		{name: "exit the moment the enclave connects", args: []string{"listen-exit", "5"}, want: ReasonExited,
+			check: func(t *testing.T, res *Result, _ error) {
+				if res.ExitCode != 5 {
+					t.Errorf("exit code %d, want 5", res.ExitCode)
 				}
 			}},
 		{name: "exit with status 3", args: []string{"exit", "3"}, want: ReasonExited,
@@ -245,6 +252,19 @@ func TestSwappedBinary(t *testing.T) {
 			f.runLogreg(t, p, tmp)
 		})
 	}
+}
+
+// TestUnknownDigest runs a digest the store does not hold: nothing starts.
+func TestUnknownDigest(t *testing.T) {
+	f := getFixture(t)
+	p := newPlugins(t)
+	tmp := runDir(t)
+	spec := f.spec(p, pluginstore.Digest{1, 2, 3}, tmp)
+	res, err := Run(t.Context(), spec)
+	if res != nil || !errors.Is(err, pluginstore.ErrNotFound) {
+		t.Fatalf("result %v, error %v: want pluginstore.ErrNotFound", res, err)
+	}
+	assertEmpty(t, tmp)
 }
 
 // TestStrictRefusesMissingLayer makes each mandatory layer unavailable in turn: the run refuses,

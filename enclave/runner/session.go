@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"insitu/enclave/sandbox"
 	"insitu/plugins/sdk/host"
@@ -25,7 +27,7 @@ import (
 
 // exitGrace is how long a run whose connection broke waits for the plugin's process to end on
 // its own (so that a kill by a limit is named as such) before the runner kills it.
-const exitGrace = 2 * time.Second
+const exitGrace = time.Second
 
 // session is one plugin process and its go-plugin client.
 type session struct {
@@ -252,7 +254,7 @@ func (s *session) finish(ctx context.Context, res *Result, st stage, err error) 
 			verdict = ReasonOutputTooLarge
 		case errors.Is(he.Err, host.ErrInvalidOutput):
 			verdict = ReasonInvalidOutput
-		case errors.Is(he.Err, host.ErrProtocol):
+		case errors.Is(he.Err, host.ErrProtocol) && !transportFailure(he):
 			verdict = ReasonProtocolError
 		case errors.Is(he.Err, host.ErrPluginFailed):
 			verdict = ReasonPluginError
@@ -291,6 +293,14 @@ func (s *session) finish(ctx context.Context, res *Result, st stage, err error) 
 	if verdict == ReasonCompleted {
 		res.cause = nil
 	}
+}
+
+// transportFailure reports whether a protocol error is the transport's (bytes that are not HTTP/2,
+// or none at all): a plugin that died mid-handshake causes those too, so how the process ended
+// decides, and a live process is still named protocol_error.
+func transportFailure(he *host.Error) bool {
+	c := status.Code(he.Cause)
+	return c == codes.Unavailable || c == codes.Canceled
 }
 
 // fromProcess names the reason of a run whose connection broke from how the process ended.
@@ -383,6 +393,11 @@ func (r *procRunner) Start(ctx context.Context) error {
 	r.started.Store(true)
 	return nil
 }
+
+// Kill does nothing: the runner alone kills the process (killProcess), after it has given a
+// process whose connection broke time to end on its own. go-plugin kills on a failed start, which
+// would otherwise win the race with a kernel kill at a limit and hide it.
+func (r *procRunner) Kill(context.Context) error { return nil }
 
 // Wait waits for the process, then for the gate.
 func (r *procRunner) Wait(ctx context.Context) error {

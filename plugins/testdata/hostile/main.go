@@ -12,12 +12,14 @@
 //	read PATH | write PATH                            file access
 //	fork | forkbomb | ptrace [PID]                    new processes, tracing the parent
 //	alloc MIB | spin | hang | exit CODE | panic | panic-goroutine | segv
+//	alloc-early MIB                                   allocate before the handshake
 //	flood MIB                                         write MIB to each of stdout and stderr, then train
 //	stderr LINE                                       write LINE to stderr, then train
 //	output-huge                                       return 10^8 floats
 //	output-lie N                                      raise its own output limit and return N weights
 //	garbage                                           handshake, then write garbage on the connection
-//	listen-exit CODE                                  handshake for a socket it listens on, then exit
+//	listen-exit CODE                                  handshake for a socket it listens on, exit on
+//	                                                  the first connection
 //	handshake LINE                                    print LINE as its handshake (e.g. one naming
 //	                                                  tcp|169.254.169.254:80) instead of serving;
 //	                                                  $PLUGIN_UNIX_SOCKET_DIR in LINE is expanded
@@ -54,12 +56,14 @@ func main() {
 		fakeHandshake(arg)
 	case "garbage":
 		garbage()
+	case "alloc-early":
+		// Before the handshake, so the runner learns of the limit only from the process's end.
+		allocate(atoi(arg))
 	case "listen-exit":
+		// Exit the moment the enclave connects, while its plugin client is being set up.
 		l := listen()
-		code, _ := strconv.Atoi(arg)
-		time.Sleep(50 * time.Millisecond)
-		l.Close()
-		os.Exit(code)
+		l.Accept()
+		os.Exit(atoi(arg))
 	}
 	sdk.Serve(&model{mode: mode, arg: arg})
 }
@@ -81,16 +85,7 @@ func (m *model) Describe(context.Context) (sdk.Description, error) {
 func (m *model) Train(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, error) {
 	switch m.mode {
 	case "alloc":
-		mib, _ := strconv.Atoi(m.arg)
-		var chunks [][]byte
-		for i := 0; i < mib; i++ {
-			b := make([]byte, 1<<20)
-			for j := 0; j < len(b); j += 4096 {
-				b[j] = 1
-			}
-			chunks = append(chunks, b)
-		}
-		return report(fmt.Sprintf("%d MiB", len(chunks)), nil), nil
+		return report(fmt.Sprintf("%d MiB", allocate(atoi(m.arg))), nil), nil
 	case "spin":
 		x := 0
 		for {
@@ -157,6 +152,24 @@ func (m *model) Train(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, err
 	}
 	detail, err := attack(ctx, m.mode, m.arg)
 	return report(detail, err), nil
+}
+
+// allocate touches mib MiB of fresh memory and returns how much it holds.
+func allocate(mib int) int {
+	var chunks [][]byte
+	for i := 0; i < mib; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		chunks = append(chunks, b)
+	}
+	return len(chunks)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // attack tries one thing the sandbox must stop and returns what happened.
