@@ -149,6 +149,8 @@ func TestHostilePlugins(t *testing.T) {
 					t.Errorf("detail %q: want the enclave's own refusal of the announced size", res.Detail)
 				}
 			}},
+		{name: "an output that is not a number", args: []string{"nan"}, want: ReasonInvalidOutput},
+		{name: "a description of another mode", args: []string{"declare-aggregate"}, want: ReasonIncompatible},
 		// Protocol.
 		{name: "garbage on the gRPC connection", args: []string{"garbage"}, want: ReasonProtocolError},
 		{name: "handshake naming 169.254.169.254:80", args: []string{"handshake", handshake("tcp|169.254.169.254:80|grpc||true")}, want: ReasonForbiddenAddress,

@@ -17,6 +17,8 @@
 //	stderr LINE                                       write LINE to stderr, then train
 //	output-huge                                       return 10^8 floats
 //	output-lie N                                      raise its own output limit and return N weights
+//	nan                                               return a metric that is not a number
+//	declare-aggregate                                 declare aggregate mode
 //	garbage                                           handshake, then write garbage on the connection
 //	listen-exit CODE                                  handshake for a socket it listens on, exit on
 //	                                                  the first connection
@@ -30,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,11 +76,15 @@ type model struct {
 }
 
 func (m *model) Describe(context.Context) (sdk.Description, error) {
+	mode := sdk.ModePlaintextPublic
+	if m.mode == "declare-aggregate" {
+		mode = sdk.ModeAggregate
+	}
 	return sdk.Description{
 		Name:    "hostile",
 		Version: "1",
 		Family:  "hostile_test",
-		Mode:    sdk.ModePlaintextPublic,
+		Mode:    mode,
 		Outputs: []sdk.OutputKind{sdk.OutputWeights, sdk.OutputMetrics},
 	}, nil
 }
@@ -118,6 +125,8 @@ func (m *model) Train(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, err
 		mib, _ := strconv.Atoi(m.arg)
 		flood(mib)
 		return report("flooded", nil), nil
+	case "nan":
+		return &sdk.Output{Metrics: map[string]float64{"auc": math.NaN()}}, nil
 	case "output-huge":
 		// 10^8 weights: untouched zero pages, so this costs address space, not memory. The SDK
 		// refuses to send it; the enclave reports the refusal.
