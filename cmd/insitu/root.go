@@ -29,6 +29,8 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newPluginCmd(),
 		newConsentCmd(),
 		newAuditCmd(),
+		newKeysCmd(),
+		newLabelsCmd(),
 	)
 	return root
 }
