@@ -207,4 +207,3 @@ func newLabelsCheckCmd() *cobra.Command {
 	ef.register(cmd)
 	return cmd
 }
-
