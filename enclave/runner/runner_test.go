@@ -138,7 +138,7 @@ func openFDs(t *testing.T) int {
 func TestSweep(t *testing.T) {
 	dir := t.TempDir()
 	stale := filepath.Join(dir, runDirPrefix+"999999999.1-123")
-	live := filepath.Join(dir, runDirPrefix+ownerTag()+"-456")
+	live := filepath.Join(dir, runDirPrefix+sandbox.OwnerTag()+"-456")
 	other := filepath.Join(dir, "unrelated")
 	for _, d := range []string{stale, live, other} {
 		if err := os.MkdirAll(filepath.Join(d, "plugin-dir1"), 0o700); err != nil {

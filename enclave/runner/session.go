@@ -63,7 +63,7 @@ const (
 )
 
 func newSession(spec *RunSpec, tempDir string, bin *os.File, rf runnerFunc) (*session, error) {
-	prefix := runDirPrefix + ownerTag() + "-"
+	prefix := runDirPrefix + sandbox.OwnerTag() + "-"
 	if n := len(filepath.Join(tempDir, prefix)) + 10 + socketSuffix; n > maxSocketPath {
 		return nil, fmt.Errorf("runner: temp dir %s is too long: the plugin's socket path would take %d bytes, and a unix socket path at most %d; use a temp dir of at most %d bytes",
 			tempDir, n, maxSocketPath, len(tempDir)-(n-maxSocketPath))

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -45,7 +44,7 @@ func Sweep(o SweepOptions) ([]string, error) {
 			continue
 		}
 		tag, _, ok := strings.Cut(id, "-")
-		if !ok || ownerAlive(tag) {
+		if !ok || sandbox.OwnerAlive(tag) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -69,57 +68,4 @@ var swept sync.Map // SweepOptions → *sync.Once
 func sweepOnce(o SweepOptions) {
 	v, _ := swept.LoadOrStore(o, new(sync.Once))
 	v.(*sync.Once).Do(func() { Sweep(o) })
-}
-
-var (
-	ownerOnce sync.Once
-	owner     string
-)
-
-// ownerTag identifies this process: "<pid>.<start time>", unique across pid reuse.
-func ownerTag() string {
-	ownerOnce.Do(func() {
-		pid := os.Getpid()
-		owner = strconv.Itoa(pid) + "." + strconv.FormatUint(startTime(pid), 10)
-	})
-	return owner
-}
-
-// ownerAlive reports whether the process a tag names still runs. Without /proc it cannot know
-// and says yes, so nothing is removed.
-func ownerAlive(tag string) bool {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		return true
-	}
-	pidStr, startStr, ok := strings.Cut(tag, ".")
-	if !ok {
-		return false
-	}
-	pid, err1 := strconv.Atoi(pidStr)
-	st, err2 := strconv.ParseUint(startStr, 10, 64)
-	if err1 != nil || err2 != nil || pid <= 0 {
-		return false
-	}
-	return st != 0 && startTime(pid) == st
-}
-
-// startTime returns a process's start time in clock ticks since boot (field 22 of
-// /proc/<pid>/stat), 0 when unknown.
-func startTime(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces and parentheses: fields follow the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
 )
 
 // plan is what Start will apply, decided from the Spec and what the machine offers.
@@ -87,53 +85,5 @@ func makePlan(s *Spec, pr *ProbeResult) (*plan, error) {
 func runID() string {
 	var b [6]byte
 	rand.Read(b[:])
-	return ownerTag() + "-" + hex.EncodeToString(b[:])
-}
-
-var (
-	ownerOnce sync.Once
-	owner     string
-)
-
-func ownerTag() string {
-	ownerOnce.Do(func() {
-		pid := os.Getpid()
-		owner = strconv.Itoa(pid) + "." + strconv.FormatUint(startTime(pid), 10)
-	})
-	return owner
-}
-
-// startTime returns a process's start time in clock ticks since boot (field 22 of
-// /proc/<pid>/stat), 0 when unknown.
-func startTime(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); start time is field 22.
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
-	return n
-}
-
-// ownerAlive reports whether the process named by an ownerTag prefix still runs.
-func ownerAlive(tag string) bool {
-	pidStr, startStr, ok := strings.Cut(tag, ".")
-	if !ok {
-		return false
-	}
-	pid, err1 := strconv.Atoi(pidStr)
-	st, err2 := strconv.ParseUint(startStr, 10, 64)
-	if err1 != nil || err2 != nil || pid <= 0 {
-		return false
-	}
-	return startTime(pid) == st && st != 0
+	return OwnerTag() + "-" + hex.EncodeToString(b[:])
 }

@@ -72,5 +72,5 @@ func Sweep(o SweepOptions) ([]string, error) {
 // stale reports whether a run id ("<pid>.<start>-<random>") belongs to a process that is gone.
 func stale(id string) bool {
 	tag, _, ok := strings.Cut(id, "-")
-	return ok && !ownerAlive(tag)
+	return ok && !OwnerAlive(tag)
 }
