@@ -1,0 +1,5 @@
+package manifest
+
+import "insitu/connectors/catalog"
+
+func catalogDefault() *catalog.Catalog { return catalog.Default() }
