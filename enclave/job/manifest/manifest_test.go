@@ -399,3 +399,24 @@ func TestMoreRules(t *testing.T) {
 		t.Errorf("empty: %v", err)
 	}
 }
+
+// The example in the package documentation is a valid manifest.
+func TestDocExample(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var y strings.Builder
+	for _, l := range strings.Split(string(src), "\n") {
+		if strings.HasPrefix(l, "//\t") {
+			y.WriteString(strings.TrimPrefix(l, "//\t") + "\n")
+		}
+	}
+	m, err := Parse([]byte(y.String()), "doc.go")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y.String())
+	}
+	if len(m.Fields) != 4 || m.Mode != sdk.ModeHE {
+		t.Errorf("parsed %d fields, mode %s", len(m.Fields), m.Mode)
+	}
+}
