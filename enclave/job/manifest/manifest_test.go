@@ -160,8 +160,6 @@ func TestParseValues(t *testing.T) {
 // The defaults are bounded, so that a field named without steps is accepted in he mode, and each
 // steps list applies to its column kind (checked by fitting on a few values).
 func TestDefaultStepsFit(t *testing.T) {
-	cat := mustParse(t, "good-he.yaml") // any manifest: only the catalog matters
-	_ = cat
 	cases := []struct {
 		key string
 		col features.Column
