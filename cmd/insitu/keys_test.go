@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestKeysAndSealedLabels(t *testing.T) {
@@ -60,5 +61,41 @@ func TestKeysAndSealedLabels(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "y.sealed")); err == nil {
 		t.Fatal("a sealed file was written for invalid labels")
+	}
+}
+
+func TestJobSignVerify(t *testing.T) {
+	tmp := t.TempDir()
+	mustRun(t, tmp, nil, "keys", "new", "--role", "bank", "--name", "bank-a", "--out", "bank-a.key")
+	mustRun(t, tmp, nil, "keys", "new", "--role", "bank", "--name", "bank-b", "--out", "bank-b.key")
+	good, err := os.ReadFile("../../enclave/job/manifest/testdata/good-plaintext-public.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^bank: .*$`).ReplaceAllString(string(good), "bank: bank-a")
+	m = regexp.MustCompile(`(?m)^expires: .*$`).ReplaceAllString(m, "expires: "+time.Now().AddDate(0, 3, 0).Format(time.RFC3339))
+	writeFile(t, filepath.Join(tmp, "job.yaml"), m)
+	check := mustRun(t, tmp, nil, "job", "check", "job.yaml")
+	hash := regexp.MustCompile(`sha256:[0-9a-f]{64}`).FindString(check.stdout)
+	if hash == "" {
+		t.Fatalf("check: %s", check)
+	}
+	sign := mustRun(t, tmp, nil, "job", "sign", "job.yaml", "--key", "bank-a.key", "--out", "job.signed")
+	if !strings.Contains(sign.stdout, hash) {
+		t.Fatalf("sign printed another hash: %s", sign)
+	}
+	if v := mustRun(t, tmp, nil, "job", "verify", "job.signed", "--pub", "bank-a.pub.json"); !strings.Contains(v.stdout, "ok:") {
+		t.Fatalf("verify: %s", v)
+	}
+	if r := insitu(t, tmp, nil, "job", "verify", "job.signed", "--pub", "bank-b.pub.json"); r.code != 1 {
+		t.Fatalf("verified under another bank's key: %s", r)
+	}
+	if r := insitu(t, tmp, nil, "job", "sign", "job.yaml", "--key", "bank-b.key", "--out", "b.signed"); r.code != 1 || !strings.Contains(r.stderr, "bank-b") {
+		t.Fatalf("bank-b signed bank-a's manifest: %s", r)
+	}
+	signed, _ := os.ReadFile(filepath.Join(tmp, "job.signed"))
+	writeFile(t, filepath.Join(tmp, "edited.signed"), strings.Replace(string(signed), "bank-a", "bank-b", 1))
+	if r := insitu(t, tmp, nil, "job", "verify", "edited.signed", "--pub", "bank-a.pub.json"); r.code != 1 {
+		t.Fatalf("edited manifest verified: %s", r)
 	}
 }

@@ -31,6 +31,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newAuditCmd(),
 		newKeysCmd(),
 		newLabelsCmd(),
+		newJobCmd(),
 	)
 	return root
 }
