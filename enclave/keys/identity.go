@@ -227,16 +227,22 @@ func UnmarshalSealed(data []byte, m *MasterKey) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: seeds do not decrypt with this master key, or the file was altered", ErrIdentity)
 	}
+	return restore(f.Public, seeds)
+}
+
+// restore rebuilds an identity from its stored seeds (signing seed then HPKE seed) and checks that
+// they give the stored public keys.
+func restore(pub PublicIdentity, seeds []byte) (*Identity, error) {
 	if len(seeds) != mldsa65.SeedSize+hpke.KEM_XWING.Scheme().SeedSize() {
 		return nil, fmt.Errorf("%w: seeds of %d bytes", ErrIdentity, len(seeds))
 	}
 	var ss [mldsa65.SeedSize]byte
 	copy(ss[:], seeds)
-	id, err := identityFromSeeds(f.Public.Role, f.Public.Name, ss, seeds[mldsa65.SeedSize:])
+	id, err := identityFromSeeds(pub.Role, pub.Name, ss, seeds[mldsa65.SeedSize:])
 	if err != nil {
 		return nil, err
 	}
-	if id.Public().Fingerprint() != f.Public.Fingerprint() {
+	if id.Public().Fingerprint() != pub.Fingerprint() {
 		return nil, fmt.Errorf("%w: public keys do not match the seeds", ErrIdentity)
 	}
 	return id, nil

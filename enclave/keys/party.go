@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/cloudflare/circl/hpke"
-	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"golang.org/x/crypto/scrypt"
 )
 
@@ -113,17 +111,5 @@ func ParsePartyFile(data, passphrase []byte) (*Identity, error) {
 	default:
 		return nil, fmt.Errorf("%w: key file kdf %q (want scrypt or none)", ErrIdentity, f.KDF)
 	}
-	if len(seeds) != mldsa65.SeedSize+hpke.KEM_XWING.Scheme().SeedSize() {
-		return nil, fmt.Errorf("%w: key file seeds of %d bytes", ErrIdentity, len(seeds))
-	}
-	var ss [mldsa65.SeedSize]byte
-	copy(ss[:], seeds)
-	id, err := identityFromSeeds(f.Public.Role, f.Public.Name, ss, seeds[mldsa65.SeedSize:])
-	if err != nil {
-		return nil, err
-	}
-	if id.Public().Fingerprint() != f.Public.Fingerprint() {
-		return nil, fmt.Errorf("%w: the key file's public keys do not match its seeds", ErrIdentity)
-	}
-	return id, nil
+	return restore(f.Public, seeds)
 }
