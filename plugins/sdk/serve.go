@@ -22,6 +22,9 @@ import (
 	"insitu/plugins/sdk/internal/wire"
 )
 
+// rowBuffer is the size of the plugin's gRPC connection buffers.
+const rowBuffer = 1 << 20
+
 // maxStatusBytes bounds an error message the plugin sends the enclave.
 const maxStatusBytes = 1 << 10
 
@@ -53,8 +56,12 @@ func pluginSets(m Model, log *slog.Logger) map[int]plugin.PluginSet {
 	}
 }
 
+// newGRPCServer caps messages at wire.MaxMessageBytes. Its 1 MiB connection buffers (one row
+// chunk each) and the pool of receive buffers, whose messages proto.Unmarshal copies out, cut the
+// reads, writes and garbage of the row stream.
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	opts = append(opts, grpc.MaxRecvMsgSize(wire.MaxMessageBytes), grpc.MaxSendMsgSize(wire.MaxMessageBytes))
+	opts = append(opts, grpc.MaxRecvMsgSize(wire.MaxMessageBytes), grpc.MaxSendMsgSize(wire.MaxMessageBytes),
+		grpc.ReadBufferSize(rowBuffer), grpc.WriteBufferSize(rowBuffer), grpc.RecvBufferPool(grpc.NewSharedBufferPool()))
 	return grpc.NewServer(opts...)
 }
 
