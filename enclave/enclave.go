@@ -10,6 +10,7 @@ import (
 	"insitu/enclave/consent"
 	"insitu/enclave/datadir"
 	"insitu/enclave/dataset"
+	"insitu/enclave/job"
 	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
 	"insitu/enclave/store"
@@ -26,11 +27,12 @@ type Enclave struct {
 	Plugins  *pluginstore.Store
 	Consent  *consent.Registry
 	Identity *keys.Identity
+	Jobs     *job.Board
 }
 
 // Migrations lists the schema migrations of every package that keeps state in the database.
 func Migrations() [][]store.Migration {
-	return [][]store.Migration{audit.Migrations, consent.Migrations}
+	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations}
 }
 
 // Open opens the data directory dir with the master key named by src, and everything in it.
@@ -55,6 +57,7 @@ func OpenDataDir(ctx context.Context, d *datadir.DataDir) (*Enclave, error) {
 	e := &Enclave{Dir: d, DB: db, Identity: id}
 	e.Audit = audit.New(db, id, audit.Options{})
 	e.Consent = consent.New(db, e.Audit, consent.Options{})
+	e.Jobs = job.New(db, e.Audit, job.Options{})
 	if e.Datasets, err = dataset.Open(d); err != nil {
 		db.Close()
 		return nil, err
