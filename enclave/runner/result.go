@@ -166,7 +166,7 @@ func (r *Result) String() string {
 	case ReasonExited:
 		s = fmt.Sprintf("exited with status %d", r.ExitCode)
 	case ReasonSignaled:
-		s = "killed by signal " + signalName(r.Signal)
+		s = "killed by signal " + sandbox.SignalName(r.Signal)
 	case ReasonSandboxRefused:
 		s = "sandbox_refused (" + r.RefusedLayer.String() + ")"
 	}
@@ -198,21 +198,3 @@ func (e *RunError) Is(target error) bool {
 
 // Unwrap returns the cause.
 func (e *RunError) Unwrap() error { return e.Cause }
-
-func signalName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	case syscall.SIGSYS:
-		return "SIGSYS"
-	case syscall.SIGBUS:
-		return "SIGBUS"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	}
-	return fmt.Sprintf("%d (%s)", int(s), s)
-}

@@ -194,7 +194,7 @@ func (s *RunSpec) logOutcome(ctx context.Context, res *Result) {
 		attrs = append(attrs, slog.Int("exit_code", res.ExitCode))
 	}
 	if res.Reason == ReasonSignaled {
-		attrs = append(attrs, slog.String("signal", signalName(res.Signal)))
+		attrs = append(attrs, slog.String("signal", sandbox.SignalName(res.Signal)))
 	}
 	if res.Reason == ReasonSandboxRefused {
 		attrs = append(attrs, slog.String("refused_layer", res.RefusedLayer.String()))

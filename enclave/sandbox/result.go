@@ -3,7 +3,6 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -88,7 +87,7 @@ func (r *Result) String() string {
 	case ReasonExited:
 		return fmt.Sprintf("exited with status %d", r.ExitCode)
 	case ReasonSignaled:
-		return fmt.Sprintf("killed by signal %s", signalName(r.Signal))
+		return fmt.Sprintf("killed by signal %s", SignalName(r.Signal))
 	case ReasonOutOfMemory:
 		return fmt.Sprintf("out of memory (memory limit %s, %d oom kill(s))", formatBytes(r.Limits.Memory), r.OOMKills)
 	case ReasonCPULimit:
@@ -113,23 +112,6 @@ func (e *ExitError) Error() string { return "sandboxed plugin " + e.Result.Strin
 func (e *ExitError) Is(target error) bool {
 	r := e.Result.Reason
 	return r >= 0 && int(r) < len(reasonErrs) && reasonErrs[r] == target
-}
-
-func signalName(s syscall.Signal) string {
-	name := strings.ToUpper(s.String())
-	switch s {
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	case syscall.SIGSYS:
-		return "SIGSYS"
-	case syscall.SIGXCPU:
-		return "SIGXCPU"
-	}
-	return fmt.Sprintf("%d (%s)", int(s), name)
 }
 
 func formatBytes(n uint64) string {
