@@ -20,6 +20,7 @@ transforms, mode, model, plugin digest, declared outputs, sealed labels and expi
 canonical form (ML-DSA-65); stewards approve its hash.`,
 	}
 	cmd.AddCommand(newJobCheckCmd(), newJobSignCmd(), newJobVerifyCmd())
+	cmd.AddCommand(jobStateCmds()...)
 	return cmd
 }
 

@@ -32,6 +32,8 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newKeysCmd(),
 		newLabelsCmd(),
 		newJobCmd(),
+		newPartyCmd(),
+		newConfigCmd(),
 	)
 	return root
 }
