@@ -98,6 +98,9 @@ func (b *Board) decide(ctx context.Context, id, steward string, sig []byte, appr
 		if j.State != Submitted {
 			return &TransitionError{ID: id, From: j.State, To: target}
 		}
+		if approve && !b.now().Before(j.Manifest.ExpiresAt()) {
+			return fmt.Errorf("%w: job %s expired at %s: the bank must submit a new request", ErrExpired, id, j.Manifest.Expires)
+		}
 		p, err := partyTx(ctx, tx, steward)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrParty, err)

@@ -89,6 +89,8 @@ var (
 	ErrSignature = errors.New("signature does not verify")
 	// ErrDuplicate is wrapped when a manifest is submitted again.
 	ErrDuplicate = errors.New("manifest already submitted")
+	// ErrExpired is wrapped when a job's request has lapsed.
+	ErrExpired = errors.New("job request expired")
 	// ErrCohortTooSmall is wrapped when a cohort is below the steward-set minimum.
 	ErrCohortTooSmall = errors.New("cohort below the minimum size")
 )
@@ -216,8 +218,8 @@ func (b *Board) Submit(ctx context.Context, signed []byte, name string) (*Job, e
 	return j, nil
 }
 
-// transition moves job id to state to inside tx, with reason, after checking the move is legal and
-// running check on the job first (if not nil); it appends ev (Subject set to the job id).
+// transition moves job id to state to inside tx, with reason, after checking the move is legal; it
+// appends ev with the job id as subject and the move, the reason and ev's own payload as payload.
 func (b *Board) transition(ctx context.Context, tx *sql.Tx, id string, to State, reason string, ev audit.Event) (*Job, error) {
 	j, err := jobTx(ctx, tx, id)
 	if err != nil {
@@ -293,6 +295,16 @@ func (b *Board) Cancel(ctx context.Context, id, actor, reason string) (*Job, err
 // event.
 func (b *Board) Release(ctx context.Context, id string, details map[string]any) (*Job, error) {
 	return b.move(ctx, id, Released, "", audit.Event{Kind: audit.KindRelease, Actor: "enclave", Payload: details})
+}
+
+// ReleaseTx is Release inside tx, a write transaction on the board's database, so that the output
+// gate records what left and the job's new state together: either both commit or neither does.
+func (b *Board) ReleaseTx(ctx context.Context, tx *sql.Tx, id string, details map[string]any) (*Job, error) {
+	j, err := b.transition(ctx, tx, id, Released, "", audit.Event{Kind: audit.KindRelease, Actor: "enclave", Payload: details})
+	if err != nil {
+		return nil, fmt.Errorf("job: released %s: %w", id, err)
+	}
+	return j, nil
 }
 
 // Recover marks every job left running failed with ReasonRestarted, each with its run_end event, in
