@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -249,6 +250,16 @@ func showJob(out io.Writer, j *job.Job, st job.Status, hist []*job.Job, minCohor
 		fmt.Fprintf(w, "purpose detail\t%s\n", m.PurposeDetail)
 	}
 	fmt.Fprintf(w, "dataset\t%s version %s\nmode\t%s\nmodel\t%s\n", m.Dataset.Name, m.Dataset.Version, m.Mode, m.Model.Family)
+	if len(m.Model.Hyperparameters) > 0 {
+		hp, err := json.Marshal(m.Model.Hyperparameters)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "hyperparameters\t%s\n", hp)
+	}
+	if m.Epsilon != nil {
+		fmt.Fprintf(w, "privacy budget\tepsilon %g\n", *m.Epsilon)
+	}
 	fmt.Fprintf(w, "manifest hash\t%s\nsubmitted\t%s\nexpires\t%s\n", j.ManifestHash, j.SubmittedAt.Format(time.RFC3339), m.Expires)
 	if m.Labels != "" {
 		fmt.Fprintf(w, "labels\t%s\n", m.Labels)
