@@ -298,6 +298,9 @@ func showJob(out io.Writer, j *job.Job, st job.Status, hist []*job.Job, minCohor
 		if !d.Approve {
 			what = "rejected: " + d.Reason
 		}
+		if !d.Registered {
+			what += " (key no longer registered: not counted)"
+		}
 		fmt.Fprintf(w, "\t%s %s at %s\n", d.Steward, what, d.At.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "minimum cohort\t%d subjects\n", minCohort)

@@ -53,12 +53,16 @@ type Decision struct {
 	Approve     bool
 	Reason      string
 	At          time.Time
+	// Registered is whether the key that signed the decision is still registered: approvals of
+	// stewards removed since count no more.
+	Registered bool
 }
 
 // Status is where a job's approval stands.
 type Status struct {
 	State State
-	// Approvals counts the distinct stewards that approved; Quorum is how many are needed; Stewards is
+	// Approvals counts the distinct stewards, still registered with the key they signed with, that
+	// approved; Quorum is how many are needed; Stewards is
 	// how many are registered (the M of N-of-M).
 	Approvals, Quorum, Stewards int
 	Decisions                   []Decision
@@ -157,7 +161,9 @@ func statusTx(ctx context.Context, tx *sql.Tx, j *Job) (Status, error) {
 	if st.Stewards, err = countStewardsTx(ctx, tx); err != nil {
 		return st, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT steward, fingerprint, approve, reason, at FROM decisions WHERE job_id = ? ORDER BY at, steward`, j.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT d.steward, d.fingerprint, d.approve, d.reason, d.at,
+		EXISTS (SELECT 1 FROM parties p WHERE p.name = d.steward AND p.fingerprint = d.fingerprint AND p.removed_at IS NULL)
+		FROM decisions d WHERE d.job_id = ? ORDER BY d.at, d.steward`, j.ID)
 	if err != nil {
 		return st, err
 	}
@@ -165,11 +171,11 @@ func statusTx(ctx context.Context, tx *sql.Tx, j *Job) (Status, error) {
 	for rows.Next() {
 		var d Decision
 		var at int64
-		if err := rows.Scan(&d.Steward, &d.Fingerprint, &d.Approve, &d.Reason, &at); err != nil {
+		if err := rows.Scan(&d.Steward, &d.Fingerprint, &d.Approve, &d.Reason, &at, &d.Registered); err != nil {
 			return st, err
 		}
 		d.At = time.Unix(0, at).UTC()
-		if d.Approve {
+		if d.Approve && d.Registered {
 			st.Approvals++
 		}
 		st.Decisions = append(st.Decisions, d)

@@ -24,7 +24,8 @@
 //
 // A job becomes approved when the number of distinct registered stewards that approved it reaches the
 // quorum (SettingQuorum, default 1). A steward who approves twice counts once; a bank, or a party not
-// registered, cannot approve. One steward's rejection rejects the job, with a reason the bank sees.
+// registered, cannot approve; the approval of a steward removed before the quorum is reached no
+// longer counts. One steward's rejection rejects the job, with a reason the bank sees.
 package job
 
 import (

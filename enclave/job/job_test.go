@@ -317,3 +317,32 @@ func TestExpiredSubmission(t *testing.T) {
 		t.Fatalf("expired manifest: %v", err)
 	}
 }
+
+func TestRemovedStewardNoLongerCounts(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	bank := identity(t, keys.RoleBank, "bank-a")
+	s1, s2 := identity(t, keys.RoleSteward, "steward-1"), identity(t, keys.RoleSteward, "steward-2")
+	e.register(t, bank, s1, s2)
+	if err := e.board.SetSetting(ctx, "admin", SettingQuorum, 2); err != nil {
+		t.Fatal(err)
+	}
+	_, data := signedManifest(t, "bank-a", "removed", bank)
+	j, err := e.board.Submit(ctx, data, "removed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := approve(t, e.board, j, s1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.board.RemoveParty(ctx, "admin", "steward-1"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := approve(t, e.board, j, s2)
+	if err != nil || st.State != Submitted || st.Approvals != 1 || len(st.Decisions) != 2 || st.Decisions[0].Registered {
+		t.Fatalf("after steward-1's removal: %+v %v", st, err)
+	}
+	if _, err := approve(t, e.board, j, s1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removed steward approved: %v", err)
+	}
+}
