@@ -39,7 +39,7 @@ var Handshake = plugin.HandshakeConfig{
 }
 
 // ChunkWriter cuts a byte stream into chunks of at most MaxChunkBytes and hands each to send. It
-// buffers one chunk: call Flush at the end.
+// buffers one chunk, in one buffer it reuses: call Flush at the end.
 type ChunkWriter struct {
 	send  func([]byte) error
 	size  int
@@ -49,7 +49,8 @@ type ChunkWriter struct {
 }
 
 // NewChunkWriter returns a ChunkWriter emitting chunks of size bytes (MaxChunkBytes when size is
-// not in 1..MaxChunkBytes). send owns each chunk it is given.
+// not in 1..MaxChunkBytes). A chunk is valid only until send returns: send encodes or copies it
+// (a gRPC Send marshals the message before it returns) and must not retain it.
 func NewChunkWriter(size int, send func([]byte) error) *ChunkWriter {
 	if size <= 0 || size > MaxChunkBytes {
 		size = MaxChunkBytes
@@ -89,7 +90,7 @@ func (w *ChunkWriter) Flush() error {
 		return nil
 	}
 	b := w.buf
-	w.buf = nil
+	w.buf = w.buf[:0]
 	if err := w.send(b); err != nil {
 		w.err = err
 		return err

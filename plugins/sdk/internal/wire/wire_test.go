@@ -17,7 +17,8 @@ func TestChunkRoundTrip(t *testing.T) {
 	for _, size := range []int{0, 1, 1000, MaxChunkBytes, MaxChunkBytes + 1} {
 		var chunks [][]byte
 		w := NewChunkWriter(size, func(b []byte) error {
-			chunks = append(chunks, b)
+			chunks = append(chunks, bytes.Clone(b))
+			clear(b) // the writer must not need a chunk once send returns
 			return nil
 		})
 		for rest := data; len(rest) > 0; {
