@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -168,9 +170,11 @@ func BenchmarkStreamArrow(b *testing.B) {
 			spec.Args = []string{"drain"}
 			ctx := context.Background()
 			b.SetBytes(size)
+			var hostCPU, pluginCPU time.Duration
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
+				plugin0 := cpuTime(syscall.RUSAGE_CHILDREN)
 				bin, err := p.store.OpenSealed(ctx, p.hostile)
 				if err != nil {
 					b.Fatal(err)
@@ -187,13 +191,16 @@ func BenchmarkStreamArrow(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				host0 := cpuTime(syscall.RUSAGE_SELF)
 				b.StartTimer()
 				out, err := model.Train(ctx, host.TrainRequest{
 					Mode: sdk.ModePlaintextPublic, Rows: rr, Features: feats, Subject: SubjectColumn,
 				})
 				b.StopTimer()
+				hostCPU += cpuTime(syscall.RUSAGE_SELF) - host0
 				rr.Release()
 				s.cleanup()
+				pluginCPU += cpuTime(syscall.RUSAGE_CHILDREN) - plugin0
 				bin.Close()
 				if err != nil {
 					b.Fatal(err)
@@ -202,8 +209,20 @@ func BenchmarkStreamArrow(b *testing.B) {
 					b.Fatalf("plugin read %v rows, want %d", out.Metrics["rows"], rows)
 				}
 			}
+			b.ReportMetric(float64(hostCPU.Milliseconds())/float64(b.N), "host-cpu-ms/op")
+			b.ReportMetric(float64(pluginCPU.Milliseconds())/float64(b.N), "plugin-cpu-ms/op")
 		})
 	}
+}
+
+// cpuTime returns the user and system CPU time of the process (RUSAGE_SELF) or of its waited-for
+// descendants (RUSAGE_CHILDREN).
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchTable builds rows of a subject pseudonym and cols float64 features in batches.

