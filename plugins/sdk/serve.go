@@ -57,11 +57,10 @@ func pluginSets(m Model, log *slog.Logger) map[int]plugin.PluginSet {
 }
 
 // newGRPCServer caps messages at wire.MaxMessageBytes. Its 1 MiB connection buffers (one row
-// chunk each) and the pool of receive buffers, whose messages proto.Unmarshal copies out, cut the
-// reads, writes and garbage of the row stream.
+// chunk each) cut the reads and writes of the row stream, and its codec the copies of each chunk.
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 	opts = append(opts, grpc.MaxRecvMsgSize(wire.MaxMessageBytes), grpc.MaxSendMsgSize(wire.MaxMessageBytes),
-		grpc.ReadBufferSize(rowBuffer), grpc.WriteBufferSize(rowBuffer), grpc.RecvBufferPool(grpc.NewSharedBufferPool()))
+		grpc.ReadBufferSize(rowBuffer), grpc.WriteBufferSize(rowBuffer), grpc.ForceServerCodec(newServerCodec()))
 	return grpc.NewServer(opts...)
 }
 
