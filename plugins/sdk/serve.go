@@ -57,10 +57,13 @@ func pluginSets(m Model, log *slog.Logger) map[int]plugin.PluginSet {
 }
 
 // newGRPCServer caps messages at wire.MaxMessageBytes. Its 1 MiB connection buffers (one row
-// chunk each) cut the reads and writes of the row stream, and its codec the copies of each chunk.
+// chunk each) cut the reads and writes of the row stream, its codec the copies of each chunk, and
+// fixed 4 MiB flow-control windows (instead of windows grown from 64 KiB by estimate) the window
+// updates: the enclave may send up to 4 MiB of rows ahead of the plugin's reading.
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 	opts = append(opts, grpc.MaxRecvMsgSize(wire.MaxMessageBytes), grpc.MaxSendMsgSize(wire.MaxMessageBytes),
-		grpc.ReadBufferSize(rowBuffer), grpc.WriteBufferSize(rowBuffer), grpc.ForceServerCodec(newServerCodec()))
+		grpc.ReadBufferSize(rowBuffer), grpc.WriteBufferSize(rowBuffer), grpc.ForceServerCodec(newServerCodec()),
+		grpc.InitialWindowSize(4<<20), grpc.InitialConnWindowSize(4<<20))
 	return grpc.NewServer(opts...)
 }
 
