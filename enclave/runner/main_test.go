@@ -232,6 +232,9 @@ func (f *fixture) runLogreg(tb testing.TB, p *plugins, tempDir string) *Result {
 	defer cancel()
 	res, err := Run(ctx, f.spec(p, p.logreg, tempDir))
 	if err != nil {
+		if res == nil {
+			tb.Fatalf("logreg after a hostile run: %v", err)
+		}
 		tb.Fatalf("logreg after a hostile run: %v (stderr %.500s)", err, res.Stderr)
 	}
 	if res.Reason != ReasonCompleted || res.Output == nil || res.Output.Weights == nil {
