@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"insitu/enclave"
 
 	"insitu/enclave/audit"
 )
@@ -39,31 +42,28 @@ and --checkpoint signs the current head first.`,
 			if err != nil {
 				return err
 			}
-			e, err := ef.openEnclave(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			if checkpoint {
-				if _, err := e.Audit.Checkpoint(cmd.Context()); err != nil {
+			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+				if checkpoint {
+					if _, err := e.Audit.Checkpoint(ctx); err != nil {
+						return err
+					}
+				}
+				rep, err := e.VerifyAudit(ctx, known)
+				if err != nil {
 					return err
 				}
-			}
-			rep, err := e.VerifyAudit(cmd.Context(), known)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%d records, %d checkpoints; head %d:%s\n", rep.Records, rep.Checkpoints, rep.Head.Seq, rep.Head.Hash)
-			fmt.Fprintf(out, "anchored through seq %d by signed checkpoints and known heads; %d records after it\n", rep.Anchored, rep.Unanchored)
-			for _, f := range rep.Findings {
-				fmt.Fprintf(out, "FAIL %s\n", f)
-			}
-			if err := rep.Err(); err != nil {
-				return err
-			}
-			fmt.Fprintln(out, "ok: keep the head above and pass it with --head next time to detect a rollback")
-			return nil
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "%d records, %d checkpoints; head %d:%s\n", rep.Records, rep.Checkpoints, rep.Head.Seq, rep.Head.Hash)
+				fmt.Fprintf(out, "anchored through seq %d by signed checkpoints and known heads; %d records after it\n", rep.Anchored, rep.Unanchored)
+				for _, f := range rep.Findings {
+					fmt.Fprintf(out, "FAIL %s\n", f)
+				}
+				if err := rep.Err(); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, "ok: keep the head above and pass it with --head next time to detect a rollback")
+				return nil
+			})
 		},
 	}
 	ef.register(cmd)
@@ -99,28 +99,25 @@ func newAuditLogCmd() *cobra.Command {
 		Short: "Print audit records in order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := ef.openEnclave(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			recs, err := e.Audit.Records(cmd.Context(), after, limit)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			for _, r := range recs {
-				if asJSON {
-					b, err := json.Marshal(r)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintln(out, string(b))
-					continue
+			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+				recs, err := e.Audit.Records(ctx, after, limit)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(out, "%6d  %s  %-20s  %-12s  %s  %s\n", r.Seq, r.Time.Format(time.DateTime), r.Kind, r.Actor, r.Subject, r.Payload)
-			}
-			return nil
+				out := cmd.OutOrStdout()
+				for _, r := range recs {
+					if asJSON {
+						b, err := json.Marshal(r)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintln(out, string(b))
+						continue
+					}
+					fmt.Fprintf(out, "%6d  %s  %-20s  %-12s  %s  %s\n", r.Seq, r.Time.Format(time.DateTime), r.Kind, r.Actor, r.Subject, r.Payload)
+				}
+				return nil
+			})
 		},
 	}
 	ef.register(cmd)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"insitu/enclave"
 
 	"insitu/enclave/consent"
 )
@@ -32,23 +35,20 @@ with the same terms are counted as unchanged, so an import can be repeated. The 
 without the identifiers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := ef.openEnclave(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			res, err := e.Consent.Import(cmd.Context(), localUser(), args[0], f)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rows, %d authorizations added, %d already recorded (audit record %d)\n",
-				res.File, res.Rows, res.Added, res.Unchanged, res.AuditSeq)
-			return nil
+			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				res, err := e.Consent.Import(ctx, localUser(), args[0], f)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rows, %d authorizations added, %d already recorded (audit record %d)\n",
+					res.File, res.Rows, res.Added, res.Unchanged, res.AuditSeq)
+				return nil
+			})
 		},
 	}
 	ef.register(cmd)
@@ -63,22 +63,19 @@ func newConsentCountsCmd() *cobra.Command {
 		Short: "Count authorizations per bank and status (current, not yet valid, expired, revoked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := ef.openEnclave(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			cs, err := e.Consent.Counts(cmd.Context(), grantee, time.Now())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "bank\tauthorizations\tsubjects\tcurrently authorized subjects\tcurrent\tnot yet valid\texpired\trevoked")
-			for _, c := range cs {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Grantee, c.Authorizations, c.Subjects, c.CurrentSubjects,
-					c.Current, c.NotYetValid, c.Expired, c.Revoked)
-			}
-			return tw.Flush()
+			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+				cs, err := e.Consent.Counts(ctx, grantee, time.Now())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "bank\tauthorizations\tsubjects\tcurrently authorized subjects\tcurrent\tnot yet valid\texpired\trevoked")
+				for _, c := range cs {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Grantee, c.Authorizations, c.Subjects, c.CurrentSubjects,
+						c.Current, c.NotYetValid, c.Expired, c.Revoked)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	ef.register(cmd)
@@ -94,22 +91,19 @@ func newConsentListCmd() *cobra.Command {
 		Short: "List authorizations (identifiers masked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := ef.openEnclave(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			as, err := e.Consent.List(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "id\tsubject\tbank\tpurpose\tvalid\tstatus\titems")
-			for _, a := range as {
-				fmt.Fprintf(tw, "%d\t%s %s\t%s\t%s\t%s..%s\t%s\t%d items\n", a.ID, a.IDType, a.Subject, a.Grantee, a.Purpose,
-					a.ValidFrom, a.ValidUntil, a.Status, len(a.Items))
-			}
-			return tw.Flush()
+			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+				as, err := e.Consent.List(ctx, f)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "id\tsubject\tbank\tpurpose\tvalid\tstatus\titems")
+				for _, a := range as {
+					fmt.Fprintf(tw, "%d\t%s %s\t%s\t%s\t%s..%s\t%s\t%d items\n", a.ID, a.IDType, a.Subject, a.Grantee, a.Purpose,
+						a.ValidFrom, a.ValidUntil, a.Status, len(a.Items))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	ef.register(cmd)

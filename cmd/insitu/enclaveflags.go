@@ -48,3 +48,14 @@ func (f *enclaveFlags) openEnclave(ctx context.Context) (*enclave.Enclave, error
 	}
 	return enclave.OpenDataDir(ctx, d)
 }
+
+// withEnclave opens the enclave for one command and closes it after fn.
+func withEnclave(cmd *cobra.Command, f *enclaveFlags, fn func(ctx context.Context, e *enclave.Enclave) error) error {
+	ctx := cmd.Context()
+	e, err := f.openEnclave(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	return fn(ctx, e)
+}

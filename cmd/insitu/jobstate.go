@@ -23,17 +23,6 @@ import (
 // operator of the enclave's host.
 const localActor = "operator"
 
-// withEnclave opens the enclave for one command and closes it after fn.
-func withEnclave(cmd *cobra.Command, f *enclaveFlags, fn func(ctx context.Context, e *enclave.Enclave) error) error {
-	ctx := cmd.Context()
-	e, err := f.openEnclave(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	return fn(ctx, e)
-}
-
 func newPartyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "party",
