@@ -301,6 +301,16 @@ func headTx(ctx context.Context, tx *sql.Tx) (Head, error) {
 	return h, nil
 }
 
+// HeadTx returns the seq and hash of the last record as tx sees it: inside a write transaction that
+// appended with AppendTx, the record just appended. Seq is 0 when the log is empty.
+func (l *Log) HeadTx(ctx context.Context, tx *sql.Tx) (Head, error) {
+	h, err := headTx(ctx, tx)
+	if err != nil {
+		return Head{}, fmt.Errorf("audit: head: %w", err)
+	}
+	return h, nil
+}
+
 // Head returns the seq and hash of the last record; seq 0 when the log is empty.
 func (l *Log) Head(ctx context.Context) (Head, error) {
 	var h Head

@@ -63,6 +63,23 @@ func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	return cp, nil
 }
 
+// CheckpointTx is Checkpoint inside tx, a write transaction on the log's database: the checkpoint
+// of the head as tx sees it commits or rolls back with the records appended in tx.
+func (l *Log) CheckpointTx(ctx context.Context, tx *sql.Tx) (Checkpoint, error) {
+	head, err := headTx(ctx, tx)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
+	}
+	if head.Seq == 0 {
+		return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", ErrEmpty)
+	}
+	cp, err := l.checkpointTx(ctx, tx, head)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
 func (l *Log) checkpointTx(ctx context.Context, tx *sql.Tx, head Head) (Checkpoint, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, hash, time_ns, signature FROM audit_checkpoints WHERE seq = ?`, head.Seq)
 	if err != nil {

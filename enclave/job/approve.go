@@ -56,6 +56,9 @@ type Decision struct {
 	// Registered is whether the key that signed the decision is still registered: approvals of
 	// stewards removed since count no more.
 	Registered bool
+	// Signature is the steward's signature as recorded: over ApprovalMessage under ApprovalContext
+	// for an approval, over RejectionMessage under RejectionContext for a rejection.
+	Signature []byte
 }
 
 // Status is where a job's approval stands.
@@ -161,7 +164,7 @@ func statusTx(ctx context.Context, tx *sql.Tx, j *Job) (Status, error) {
 	if st.Stewards, err = countStewardsTx(ctx, tx); err != nil {
 		return st, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT d.steward, d.fingerprint, d.approve, d.reason, d.at,
+	rows, err := tx.QueryContext(ctx, `SELECT d.steward, d.fingerprint, d.approve, d.reason, d.at, d.signature,
 		EXISTS (SELECT 1 FROM parties p WHERE p.name = d.steward AND p.fingerprint = d.fingerprint AND p.removed_at IS NULL)
 		FROM decisions d WHERE d.job_id = ? ORDER BY d.at, d.steward`, j.ID)
 	if err != nil {
@@ -171,7 +174,7 @@ func statusTx(ctx context.Context, tx *sql.Tx, j *Job) (Status, error) {
 	for rows.Next() {
 		var d Decision
 		var at int64
-		if err := rows.Scan(&d.Steward, &d.Fingerprint, &d.Approve, &d.Reason, &at, &d.Registered); err != nil {
+		if err := rows.Scan(&d.Steward, &d.Fingerprint, &d.Approve, &d.Reason, &at, &d.Signature, &d.Registered); err != nil {
 			return st, err
 		}
 		d.At = time.Unix(0, at).UTC()
