@@ -198,3 +198,17 @@ func maskFor(k ident.Kind, id string) string {
 	}
 	return id
 }
+
+// Subset returns the labels of the subjects keep accepts.
+func (l *Labels) Subset(keep func(id string) bool) *Labels {
+	out := &Labels{Kind: l.Kind, y: map[string]float64{}, obs: map[string]time.Time{}}
+	for id, y := range l.y {
+		if keep(id) {
+			out.y[id] = y
+			if t, ok := l.obs[id]; ok {
+				out.obs[id] = t
+			}
+		}
+	}
+	return out
+}

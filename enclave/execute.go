@@ -1,0 +1,164 @@
+package enclave
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"insitu/enclave/job"
+	"insitu/enclave/job/manifest"
+	"insitu/enclave/pluginstore"
+	"insitu/enclave/runner"
+	"insitu/enclave/sandbox"
+	"insitu/plugins/sdk"
+)
+
+// RunOptions configure how the enclave runs approved jobs.
+type RunOptions struct {
+	// Sandbox is the isolation of every run: Mode (sandbox.Strict unless AllowWeaker is set here),
+	// Limits (sandbox defaults where zero), UID and GID, CgroupName, TempDir.
+	Sandbox sandbox.Spec
+	// TempDir holds the runner's per-run folders; os.TempDir() when empty.
+	TempDir string
+	// Now returns the time a job's authorizations are checked at; time.Now when nil.
+	Now func() time.Time
+	// Logger receives the runs' outcomes and the plugins' log lines; nil discards them.
+	Logger *slog.Logger
+	// Progress, when set, is told what a running job is doing, in words.
+	Progress func(jobID, what string)
+}
+
+// RunReport is what running one job did.
+type RunReport struct {
+	Job    *job.Job
+	Cohort *Cohort
+	// Run is the runner's result: nil when the run never started (the cohort could not be
+	// prepared, or the enclave refused the job before starting the plugin).
+	Run *runner.Result
+}
+
+// RunJob runs an approved (or queued) job: it queues and starts it, prepares its cohort (labels ∩
+// dataset ∩ valid authorizations, at least the steward's minimum size), runs the approved plugin in
+// the sandbox, and marks the job succeeded or failed with the reason. The error is nil when the job
+// reached a final state; the job's own outcome is in the report.
+func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunReport, error) {
+	j, err := e.Jobs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.State == job.Approved {
+		if j, err = e.Jobs.Queue(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	if j, err = e.Jobs.Start(ctx, id); err != nil {
+		return nil, err
+	}
+	rep := &RunReport{Job: j}
+	progress := func(what string) {
+		if opts.Progress != nil {
+			opts.Progress(id, what)
+		}
+	}
+	fail := func(reason string) (*RunReport, error) {
+		fj, err := e.Jobs.Fail(context.WithoutCancel(ctx), id, reason)
+		if err != nil {
+			return rep, fmt.Errorf("job %s: marking it failed (%s): %w", id, reason, err)
+		}
+		rep.Job = fj
+		return rep, nil
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	m := j.Manifest
+	if !now().Before(m.ExpiresAt()) {
+		return fail("the job's manifest expired before it ran")
+	}
+	if m.Labels == "" {
+		return fail("the job names no labels: upload sealed labels and name their digest in the manifest")
+	}
+	progress("opening the bank's sealed labels")
+	labels, err := e.OpenJobLabels(ctx, m.Bank, m.Labels)
+	if err != nil {
+		if errors.Is(err, ErrLabelsNotFound) {
+			return fail(fmt.Sprintf("labels %s were not uploaded by %s", m.Labels, m.Bank))
+		}
+		return fail("the labels could not be opened: " + err.Error())
+	}
+	progress("assembling the cohort: labelled subjects in the dataset with a covering authorization")
+	c, err := e.PrepareCohort(ctx, id, m, labels, now())
+	if err != nil {
+		var pe *PrepareError
+		if errors.As(err, &pe) {
+			return fail(pe.Reason)
+		}
+		return fail("the cohort could not be prepared: " + err.Error())
+	}
+	rep.Cohort = c
+	digest, err := pluginstore.ParseDigest(m.Plugin)
+	if err != nil {
+		return fail("the manifest's plugin digest is invalid: " + err.Error())
+	}
+	spec := runner.RunSpec{
+		Plugins: e.Plugins, Digest: digest, Mode: m.Mode,
+		Sandbox: opts.Sandbox, TempDir: opts.TempDir, Logger: opts.Logger,
+	}
+	if spec.Hyperparameters, err = hyperparameters(m.Model.Hyperparameters); err != nil {
+		return fail("the manifest's hyperparameters: " + err.Error())
+	}
+	switch m.Mode {
+	case sdk.ModePlaintextPublic:
+		train := make(map[string]bool, c.Train)
+		for _, s := range c.Subjects[:c.Train] {
+			train[s] = true
+		}
+		spec.Input = &runner.PlainInput{Datasets: e.Datasets, Dataset: c.Dataset.Name, Version: c.Dataset.Version,
+			Columns: fieldKeys(m), Labels: labels.Subset(func(s string) bool { return train[s] }), Transforms: ptr(m.Spec())}
+	default:
+		return fail(fmt.Sprintf("mode %s is not offered by this enclave", m.Mode))
+	}
+	progress(fmt.Sprintf("running plugin %s in the sandbox on %d subjects", digest.Hex()[:12], c.Train))
+	res, err := runner.Run(ctx, spec)
+	rep.Run = res
+	if res == nil {
+		return fail("the run could not start: " + err.Error())
+	}
+	if res.Reason != runner.ReasonCompleted {
+		return fail(fmt.Sprintf("the plugin run ended: %s", res))
+	}
+	sj, err := e.Jobs.Succeed(context.WithoutCancel(ctx), id, map[string]any{
+		"wall_ms": res.Wall.Milliseconds(), "sandbox": res.SandboxMode.String(), "cohort": len(c.Subjects)})
+	if err != nil {
+		return rep, err
+	}
+	rep.Job = sj
+	return rep, nil
+}
+
+// fieldKeys returns the dataset columns a manifest requests: its fields' catalog keys.
+func fieldKeys(m *manifest.Manifest) []string {
+	out := make([]string, len(m.Fields))
+	for i, f := range m.Fields {
+		out[i] = f.Key
+	}
+	return out
+}
+
+// hyperparameters encodes a manifest's hyperparameters for the plugin.
+func hyperparameters(h map[string]any) (sdk.Hyperparameters, error) {
+	if len(h) == 0 {
+		return sdk.Hyperparameters{}, nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return sdk.Hyperparameters{}, err
+	}
+	return sdk.NewHyperparameters(b)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,240 @@
+package enclave
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"insitu/connectors/ident"
+	"insitu/connectors/synthetic"
+	"insitu/enclave/cohort"
+	"insitu/enclave/consent"
+	"insitu/enclave/job"
+	"insitu/enclave/job/manifest"
+	"insitu/enclave/pluginstore"
+	"insitu/enclave/runner"
+	"insitu/enclave/sandbox"
+)
+
+func TestUploadLabels(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, 600)
+	sealed := l.sealedLabels(t)
+	info, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Subjects != l.sum.Labelled || info.Positives != l.sum.Defaults || !strings.HasPrefix(info.Digest, "sha256:") {
+		t.Fatalf("info = %+v, want %d subjects and %d positives", info, l.sum.Labelled, l.sum.Defaults)
+	}
+	again, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", sealed)
+	if err != nil || again.Digest != info.Digest {
+		t.Fatalf("second upload: %+v, %v", again, err)
+	}
+	if _, err := l.e.UploadLabels(ctx, "other-bank", "labels.csv", sealed); err == nil || !strings.Contains(err.Error(), "another party") {
+		t.Fatalf("upload of the same file by another bank: %v", err)
+	}
+	list, err := l.e.ListLabels(ctx, l.bank.Name)
+	if err != nil || len(list) != 1 || list[0].Digest != info.Digest {
+		t.Fatalf("ListLabels = %+v, %v", list, err)
+	}
+	if list, _ := l.e.ListLabels(ctx, "other-bank"); len(list) != 0 {
+		t.Fatalf("another bank lists %d label files", len(list))
+	}
+	labels, err := l.e.OpenJobLabels(ctx, l.bank.Name, info.Digest)
+	if err != nil || labels.Len() != l.sum.Labelled {
+		t.Fatalf("OpenJobLabels: %v, %v", labels, err)
+	}
+	if _, err := l.e.OpenJobLabels(ctx, "other-bank", info.Digest); !errors.Is(err, ErrLabelsNotFound) {
+		t.Fatalf("another bank opens the labels: %v", err)
+	}
+
+	// A label file with a bad row is refused with the row, and nothing is stored.
+	bad := "uscc,label\n" + strings.Repeat("", 0) + "91330100MA27XYZ12X,2\n"
+	s2, _, err := sealUnchecked(l, []byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.e.UploadLabels(ctx, l.bank.Name, "bad.csv", s2)
+	var le *cohort.LabelError
+	if !errors.As(err, &le) || le.Row != 1 {
+		t.Fatalf("bad labels: want a *cohort.LabelError at data row 1, got %v", err)
+	}
+	if list, _ := l.e.ListLabels(ctx, ""); len(list) != 1 {
+		t.Fatalf("after a refused upload %d label files are listed", len(list))
+	}
+	if _, err := l.e.UploadLabels(ctx, l.bank.Name, "junk", []byte("{}")); !errors.Is(err, cohort.ErrSealed) {
+		t.Fatalf("junk: %v", err)
+	}
+}
+
+// sealUnchecked seals data to the enclave without the bank-side validation, as a careless or
+// hostile bank could.
+func sealUnchecked(l *lab, data []byte) ([]byte, string, error) {
+	pub := l.e.Identity.Public()
+	ct, err := pub.Seal(data, cohort.LabelsInfo)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := json.Marshal(map[string]any{"format": "insitu-sealed-labels-v1", "to": pub.Fingerprint(), "subjects": 1,
+		"sealed": base64.StdEncoding.EncodeToString(ct)})
+	return out, "", err
+}
+
+func subjectSelector(l *lab, id string) consent.Selector {
+	return consent.Selector{IDType: ident.Kind(l.dataset.SubjectKind), Identifier: id}
+}
+
+func TestPrepareCohort(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, 1500)
+	labels, err := cohort.ReadLabels(filepath.Join(l.synth, "labels.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := l.manifest(t, pluginstore.Digest{1}, "")
+	at := synthetic.DefaultAsOf
+	c, err := l.e.PrepareCohort(ctx, "job-1", m, labels, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	for _, n := range c.Lost {
+		lost += n
+	}
+	if c.Labelled != l.sum.Labelled || c.Matched != l.sum.Labelled || len(c.Subjects)+lost != c.Matched {
+		t.Fatalf("labelled %d matched %d kept %d lost %d (synthetic: %d labelled)", c.Labelled, c.Matched, len(c.Subjects), lost, l.sum.Labelled)
+	}
+	if c.Train+c.Test != len(c.Subjects) || c.Test == 0 || c.Train < 3*c.Test {
+		t.Fatalf("split %d + %d of %d", c.Train, c.Test, len(c.Subjects))
+	}
+	if r, d := c.XTrain.Dims(); r != c.Train || d != len(c.Features) || len(c.YTrain) != c.Train {
+		t.Fatalf("XTrain %d×%d, %d features, %d labels", r, d, len(c.Features), len(c.YTrain))
+	}
+	// Deterministic: the same inputs give the same digest; another time of check a different one
+	// only when the decision changes.
+	c2, err := l.e.PrepareCohort(ctx, "job-1", m, labels, at)
+	if err != nil || c2.AuthorizationDigest != c.AuthorizationDigest {
+		t.Fatalf("second preparation: digest %s vs %s (%v)", c2.AuthorizationDigest, c.AuthorizationDigest, err)
+	}
+
+	// Revoking one kept subject's authorizations removes exactly that subject from the next cohort.
+	gone := c.Subjects[0]
+	n, err := l.e.Consent.RevokeSubject(ctx, "steward-a", subjectSelector(l, gone), "withdrawn by the enterprise")
+	if err != nil || n == 0 {
+		t.Fatalf("RevokeSubject: %d, %v", n, err)
+	}
+	c3, err := l.e.PrepareCohort(ctx, "job-2", m, labels, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c3.Subjects) != len(c.Subjects)-1 {
+		t.Fatalf("after one revocation the cohort has %d subjects, want %d", len(c3.Subjects), len(c.Subjects)-1)
+	}
+	for _, s := range c3.Subjects {
+		if s == gone {
+			t.Fatal("the revoked subject is still in the cohort")
+		}
+	}
+	if c3.AuthorizationDigest == c.AuthorizationDigest {
+		t.Fatal("the authorization digest did not change with the decision")
+	}
+
+	// The steward's minimum cohort size stops a job.
+	if err := l.e.Jobs.SetSetting(ctx, "steward-a", job.SettingMinCohort, len(c3.Subjects)+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.e.PrepareCohort(ctx, "job-3", m, labels, at)
+	var pe *PrepareError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Reason, "minimum") {
+		t.Fatalf("cohort below the minimum: %v", err)
+	}
+}
+
+// TestRunJob runs a plaintext-public job of the reference plugin on the synthetic dataset through
+// the whole lifecycle: upload, submit, 2-of-2 approval, run in the sandbox, succeeded.
+func TestRunJob(t *testing.T) {
+	if binDir == "" {
+		t.Skip("running a job starts a sandboxed plugin: it needs root on Linux (CI runs it so)")
+	}
+	ctx := context.Background()
+	l := newLab(t, 1500)
+	bin, err := os.Open(filepath.Join(binDir, "logreg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "logreg", Uploader: l.bank.Name})
+	bin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := l.manifest(t, pinfo.Digest, linfo.Digest)
+	id := submitAndApprove(t, l, m)
+
+	var steps []string
+	rep, err := l.e.RunJob(ctx, id, RunOptions{
+		Sandbox:  sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 2 * time.Minute}},
+		TempDir:  l.dir,
+		Now:      func() time.Time { return synthetic.DefaultAsOf },
+		Progress: func(_, what string) { steps = append(steps, what) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Job.State != job.Succeeded {
+		t.Fatalf("job ended %s: %s (run: %v)", rep.Job.State, rep.Job.Reason, rep.Run)
+	}
+	if rep.Run == nil || rep.Run.Reason != runner.ReasonCompleted || rep.Run.Output.Weights == nil {
+		t.Fatalf("run = %v", rep.Run)
+	}
+	if got, want := len(rep.Run.Output.Weights.Values), len(rep.Cohort.Features); got != want {
+		t.Fatalf("%d weights for %d features", got, want)
+	}
+	if rep.Run.Input == nil || rep.Run.Input.Rows != rep.Cohort.Train {
+		t.Fatalf("the plugin got %v rows, the training part has %d", rep.Run.Input, rep.Cohort.Train)
+	}
+	if len(steps) < 3 {
+		t.Fatalf("progress: %q", steps)
+	}
+}
+
+// submitAndApprove signs m as the lab's bank, submits it and has both stewards approve it.
+func submitAndApprove(t *testing.T, l *lab, m *manifest.Manifest) string {
+	t.Helper()
+	ctx := context.Background()
+	signed, err := manifest.Sign(m, l.bank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := l.e.Jobs.Submit(ctx, signed.Marshal(), "job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.e.Jobs.SetSetting(ctx, "admin", job.SettingQuorum, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range l.stewards {
+		sig, err := s.Sign(job.ApprovalMessage(m), job.ApprovalContext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.e.Jobs.Approve(ctx, j.ID, s.Name, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := l.e.Jobs.Status(ctx, j.ID)
+	if err != nil || st.State != job.Approved || st.Approvals != 2 {
+		t.Fatalf("after two approvals: %+v, %v", st, err)
+	}
+	return j.ID
+}

@@ -1,0 +1,225 @@
+package enclave
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"insitu/connectors/ident"
+	"insitu/enclave/cohort"
+	"insitu/enclave/consent"
+	"insitu/enclave/dataset"
+	"insitu/enclave/job/manifest"
+	"insitu/modeling/features"
+	"insitu/plugins/sdk"
+)
+
+// TestFolds is the number of folds of the cohort split: the subjects whose fold is 0 (one in
+// TestFolds, chosen by the SHA-256 of the subject identifier; see cohort.Split) are held out for the
+// enclave's own evaluation and never reach the plugin.
+const TestFolds = 5
+
+// Cohort is a job's cohort as the enclave prepares it: the labelled subjects of the dataset version
+// whose authorizations cover the job, split into a training and a held-out part, with the manifest's
+// transforms fitted on the training part. It lives in the enclave's memory only.
+type Cohort struct {
+	// Dataset is the dataset version the job runs on.
+	Dataset *dataset.Manifest
+	// Labelled is the number of labelled subjects; Matched those the dataset holds; Lost counts the
+	// matched subjects left out, by reason (the steward sees it, the bank does not).
+	Labelled, Matched int
+	Lost              map[consent.Reason]int
+	// Subjects are the kept subjects' identifiers: the training rows, then the held-out rows.
+	Subjects []string
+	// Train and Test are the sizes of the two parts.
+	Train, Test int
+	// Fitted is the manifest's transform fitted on the training part; Features its outputs' names
+	// and Bounds their guaranteed ranges.
+	Fitted   *features.Fitted
+	Features []string
+	Bounds   []features.Interval
+	// XTrain and XTest are the transformed features (row-major, one row per subject); YTrain and
+	// YTest the labels.
+	XTrain, XTest *mat.Dense
+	YTrain, YTest []float64
+	// AuthorizationDigest commits to the authorization decision: the query (bank, purpose, items,
+	// time) and the sorted identifiers it kept. A receipt carries it.
+	AuthorizationDigest string
+}
+
+// PrepareError says why a job's cohort could not be prepared. Its message is shown to the bank, so
+// it names fields and rules, never data values.
+type PrepareError struct {
+	Job    string
+	Reason string
+}
+
+func (e *PrepareError) Error() string { return fmt.Sprintf("job %s: %s", e.Job, e.Reason) }
+
+// Items returns the catalog items a manifest requests, sorted.
+func Items(m *manifest.Manifest) []string {
+	seen := map[string]bool{}
+	for _, f := range m.Fields {
+		item, _, _ := strings.Cut(f.Key, ".")
+		seen[item] = true
+	}
+	out := make([]string, 0, len(seen))
+	for it := range seen {
+		out = append(out, it)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PrepareCohort assembles a job's cohort at time at: the requested columns of the dataset version
+// for the labelled subjects, kept only where an authorization covers, for the job's bank and purpose,
+// every requested item that needs one; split into training and held-out parts; the manifest's
+// transforms fitted on the training part. In he mode every transformed feature must be bounded.
+// jobID is used in errors.
+func (e *Enclave) PrepareCohort(ctx context.Context, jobID string, m *manifest.Manifest, labels *cohort.Labels, at time.Time) (*Cohort, error) {
+	fail := func(format string, a ...any) error {
+		return &PrepareError{Job: jobID, Reason: fmt.Sprintf(format, a...)}
+	}
+	version, err := DatasetVersion(m.Dataset.Version)
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	dm, err := e.Datasets.Manifest(ctx, m.Dataset.Name, version)
+	if err != nil {
+		return nil, err
+	}
+	if labels.Kind != "" && string(labels.Kind) != dm.SubjectKind {
+		return nil, fail("the labels identify subjects by %s, dataset %s by %s", labels.Kind, dm.Name, dm.SubjectKind)
+	}
+	cols := make([]dataset.Column, 0, len(m.Fields))
+	for _, f := range m.Fields {
+		c, ok := dm.Column(f.Key)
+		if !ok {
+			return nil, fail("dataset %s v%d has no column %q (field %s)", dm.Name, dm.Version, f.Key, f.Key)
+		}
+		cols = append(cols, c)
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	sc, err := e.Datasets.Scan(ctx, dm.Name, dm.Version, dataset.ScanOptions{Columns: names})
+	if err != nil {
+		return nil, err
+	}
+	all, err := cohort.Collect(ctx, sc, cols, labels)
+	sc.Close()
+	if err != nil {
+		return nil, err
+	}
+	q := consent.CohortQuery{IDType: ident.Kind(dm.SubjectKind), Grantee: m.Bank, Purpose: m.Purpose, Items: Items(m), At: at}
+	kept, lost, err := e.Consent.Cohort(ctx, q, slices.Values(all.Subjects))
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Jobs.CheckCohortSize(ctx, len(kept)); err != nil {
+		return nil, &PrepareError{Job: jobID, Reason: err.Error()}
+	}
+	keep := make(map[string]bool, len(kept))
+	for _, id := range kept {
+		keep[id] = true
+	}
+	var rows []int
+	for i, id := range all.Subjects {
+		if keep[id] {
+			rows = append(rows, i)
+		}
+	}
+	cc, y := all.Rows(rows)
+	t := &cohort.Table{Subjects: make([]string, len(rows)), Label: y, Columns: cc}
+	for k, i := range rows {
+		t.Subjects[k] = all.Subjects[i]
+	}
+	train, test := cohort.Split(t.Subjects, TestFolds)
+	trainCols, yTrain := t.Rows(train)
+	testCols, yTest := t.Rows(test)
+	fitted, err := features.Fit(m.Spec(), trainCols)
+	if err != nil {
+		return nil, fail("fitting the manifest's transforms: %v", err)
+	}
+	bounds := fitted.Bounds()
+	fnames := fitted.Names()
+	if m.Mode == sdk.ModeHE {
+		for i, b := range bounds {
+			if !b.Bounded() {
+				return nil, fail("feature %q is not bounded after its transform; in he mode clip and scale every numeric field", fnames[i])
+			}
+		}
+	}
+	xTrain, _, err := fitted.Transform(trainCols)
+	if err != nil {
+		return nil, fail("transforming the training part: %v", err)
+	}
+	xTest, _, err := fitted.Transform(testCols)
+	if err != nil {
+		return nil, fail("transforming the held-out part: %v", err)
+	}
+	c := &Cohort{Dataset: dm, Labelled: labels.Len(), Matched: len(all.Subjects), Lost: lost,
+		Train: len(train), Test: len(test), Fitted: fitted, Features: fnames, Bounds: bounds,
+		XTrain: xTrain, XTest: xTest, YTrain: yTrain, YTest: yTest}
+	for _, i := range train {
+		c.Subjects = append(c.Subjects, t.Subjects[i])
+	}
+	for _, i := range test {
+		c.Subjects = append(c.Subjects, t.Subjects[i])
+	}
+	c.AuthorizationDigest = authorizationDigest(q, kept)
+	return c, nil
+}
+
+// authorizationDigest is the SHA-256 of the canonical JSON of the query and the sorted identifiers
+// it kept.
+func authorizationDigest(q consent.CohortQuery, kept []string) string {
+	ids := slices.Clone(kept)
+	sort.Strings(ids)
+	b, _ := json.Marshal(struct {
+		IDType  string   `json:"id_type"`
+		Grantee string   `json:"grantee"`
+		Purpose string   `json:"purpose"`
+		Items   []string `json:"items"`
+		At      string   `json:"at"`
+		Kept    []string `json:"kept"`
+	}{string(q.IDType), q.Grantee, string(q.Purpose), q.Items, q.At.UTC().Format(time.RFC3339), ids})
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// DatasetVersion reads a manifest's dataset version: a positive number, optionally written "v3".
+// A job runs on the exact version its manifest names, never on "the latest".
+func DatasetVersion(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(s, "v"))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("dataset version %q: want a version number such as 3 or v3", s)
+	}
+	return n, nil
+}
+
+// ColumnMajor returns the columns of a row-major matrix: out[j][i] = x(i, j).
+func ColumnMajor(x *mat.Dense) [][]float64 {
+	if x == nil {
+		return nil
+	}
+	n, d := x.Dims()
+	out := make([][]float64, d)
+	for j := range out {
+		out[j] = make([]float64, n)
+		for i := range n {
+			out[j][i] = x.At(i, j)
+		}
+	}
+	return out
+}
