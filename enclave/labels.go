@@ -14,6 +14,7 @@ import (
 
 	"insitu/enclave/audit"
 	"insitu/enclave/cohort"
+	"insitu/enclave/datadir"
 	"insitu/enclave/store"
 )
 
@@ -89,7 +90,7 @@ func (e *Enclave) UploadLabels(ctx context.Context, bank, name string, sealed []
 		return LabelsInfo{}, err
 	}
 	path := filepath.Join(dir, hex.EncodeToString(sum[:])+".sealed")
-	if err := writeFileAtomic(path, sealed); err != nil {
+	if err := datadir.WriteFileAtomic(path, sealed, 0o600); err != nil {
 		return LabelsInfo{}, fmt.Errorf("storing labels %s: %w", digest, err)
 	}
 	err = e.DB.Tx(ctx, func(tx *sql.Tx) error {
@@ -174,33 +175,4 @@ func (e *Enclave) OpenJobLabels(ctx context.Context, bank, digest string) (*coho
 		return nil, fmt.Errorf("labels %s: the stored file no longer matches its digest", digest)
 	}
 	return cohort.OpenLabels(e.Identity, sealed, info.Name)
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same folder, synced and
-// renamed, so a crash leaves either no file or the whole file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
