@@ -28,6 +28,8 @@ type Enclave struct {
 	Consent  *consent.Registry
 	Identity *keys.Identity
 	Jobs     *job.Board
+
+	wake chan struct{} // Wake's signal to RunApproved
 }
 
 // Migrations lists the schema migrations of every package that keeps state in the database.
@@ -54,7 +56,7 @@ func OpenDataDir(ctx context.Context, d *datadir.DataDir) (*Enclave, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Enclave{Dir: d, DB: db, Identity: id}
+	e := &Enclave{Dir: d, DB: db, Identity: id, wake: make(chan struct{}, 1)}
 	e.Audit = audit.New(db, id, audit.Options{})
 	e.Consent = consent.New(db, e.Audit, consent.Options{})
 	e.Jobs = job.New(db, e.Audit, job.Options{})

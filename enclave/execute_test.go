@@ -238,3 +238,34 @@ func submitAndApprove(t *testing.T, l *lab, m *manifest.Manifest) string {
 	}
 	return j.ID
 }
+
+// TestRunApprovedFailsWithReason has the worker pick up an approved job whose labels were never
+// uploaded: the job fails, with a reason the bank can act on, and the worker goes on.
+func TestRunApprovedFailsWithReason(t *testing.T) {
+	l := newLab(t, 600)
+	m := l.manifest(t, pluginstore.Digest{7}, "sha256:"+strings.Repeat("ab", 32))
+	id := submitAndApprove(t, l, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *RunReport, 1)
+	go l.e.RunApproved(ctx, WorkerOptions{Poll: time.Hour, RunOptions: RunOptions{Now: func() time.Time { return synthetic.DefaultAsOf }},
+		Done: func(got string, rep *RunReport, err error) {
+			if got != id || err != nil {
+				t.Errorf("worker ran %s: %v", got, err)
+			}
+			done <- rep
+		}})
+	l.e.Wake()
+	select {
+	case rep := <-done:
+		if rep.Job.State != job.Failed || !strings.Contains(rep.Job.Reason, "were not uploaded by "+l.bank.Name) {
+			t.Fatalf("job %s: %s", rep.Job.State, rep.Job.Reason)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the worker did not run the approved job")
+	}
+	j, err := l.e.Jobs.Get(context.Background(), id)
+	if err != nil || j.State != job.Failed {
+		t.Fatalf("stored job: %v, %v", j, err)
+	}
+}
