@@ -10,6 +10,7 @@ import (
 	"insitu/enclave/consent"
 	"insitu/enclave/datadir"
 	"insitu/enclave/dataset"
+	"insitu/enclave/gate"
 	"insitu/enclave/job"
 	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
@@ -28,13 +29,14 @@ type Enclave struct {
 	Consent  *consent.Registry
 	Identity *keys.Identity
 	Jobs     *job.Board
+	Gate     *gate.Gate
 
 	wake chan struct{} // Wake's signal to RunApproved
 }
 
 // Migrations lists the schema migrations of every package that keeps state in the database.
 func Migrations() [][]store.Migration {
-	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations}
+	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations, gate.Migrations}
 }
 
 // Open opens the data directory dir with the master key named by src, and everything in it.
@@ -60,6 +62,12 @@ func OpenDataDir(ctx context.Context, d *datadir.DataDir) (*Enclave, error) {
 	e.Audit = audit.New(db, id, audit.Options{})
 	e.Consent = consent.New(db, e.Audit, consent.Options{})
 	e.Jobs = job.New(db, e.Audit, job.Options{})
+	results, err := d.Sub("results")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	e.Gate = gate.New(db, e.Audit, e.Jobs, id, results, gate.Options{})
 	if e.Datasets, err = dataset.Open(d); err != nil {
 		db.Close()
 		return nil, err
