@@ -1,8 +1,12 @@
-// Package he holds insitu's CKKS (homomorphic encryption) layer on lattigo v5: the parameter sets, and
-// — as HE mode grows — key generation per job, encrypted Arrow batches and the refresh service. Every
+// Package he holds insitu's CKKS (homomorphic encryption) layer on lattigo v5: the parameter sets,
+// the key material of a job, the encrypted Arrow batches a plugin trains on (layout
+// sdk.HELayoutColumnsV1), the enclave's refresh service and the decryption of declared outputs. Every
 // lattigo import of the project stays inside this package tree, so a move to lattigo v6 is local.
 //
-// Call NewParameters(DefaultLiteral) for the production parameter set.
+// Call NewParameters(DefaultLiteral), then NewJobKeys once per job: JobKeys.Batches encrypts the
+// prepared Cohort as a lazy Arrow stream, JobKeys.NewRefresher is the sdk.HEContext offered to the
+// plugin, and JobKeys.DecryptWeights reads the encrypted weights the plugin returns. The secret key
+// never leaves JobKeys; Close erases it.
 package he
 
 import (
@@ -15,6 +19,8 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"insitu/plugins/sdk"
 )
 
 // Literal is an unchecked CKKS parameter set. Turn it into Parameters with NewParameters.
@@ -136,3 +142,18 @@ func (p Parameters) Secure() bool {
 
 // lattigo returns the underlying lattigo parameters, for code inside this package tree.
 func (p Parameters) lattigo() hefloat.Parameters { return p.params }
+
+// MarshalLiteral returns the literal's canonical JSON: the bytes Digest hashes and a plugin rebuilds
+// the parameters from.
+func (p Parameters) MarshalLiteral() []byte {
+	b, _ := json.Marshal(p.lit)
+	return b
+}
+
+// SDK returns the parameters as a plugin receives them: the literal's canonical JSON and its
+// SHA-256.
+func (p Parameters) SDK() sdk.HEParameters {
+	b := p.MarshalLiteral()
+	sum := sha256.Sum256(b)
+	return sdk.HEParameters{Literal: b, Digest: sum[:]}
+}
