@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net/http"
 
+	"insitu/enclave"
 	"insitu/enclave/cohort"
 	"insitu/enclave/consent"
 	"insitu/enclave/dataset"
+	"insitu/enclave/gate"
 	"insitu/enclave/job"
 	"insitu/enclave/job/manifest"
 	"insitu/enclave/pluginstore"
@@ -76,10 +78,10 @@ func classify(err error) *apiError {
 	case errors.As(err, &ie):
 		return &apiError{status: http.StatusBadRequest, code: CodeInvalid, msg: err.Error(), details: ie.Rows}
 	case errors.Is(err, job.ErrNotFound), errors.Is(err, consent.ErrNotFound), errors.Is(err, pluginstore.ErrNotFound),
-		errors.Is(err, dataset.ErrNotFound):
+		errors.Is(err, dataset.ErrNotFound), errors.Is(err, enclave.ErrLabelsNotFound):
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound, msg: err.Error()}
 	case errors.Is(err, job.ErrTransition), errors.Is(err, job.ErrDuplicate), errors.Is(err, job.ErrExpired),
-		errors.Is(err, consent.ErrAlreadyRevoked), errors.Is(err, job.ErrCohortTooSmall):
+		errors.Is(err, consent.ErrAlreadyRevoked), errors.Is(err, job.ErrCohortTooSmall), errors.Is(err, gate.ErrNotReleased):
 		return &apiError{status: http.StatusConflict, code: CodeConflict, msg: err.Error()}
 	case errors.Is(err, job.ErrParty):
 		return &apiError{status: http.StatusForbidden, code: CodeForbidden, msg: err.Error()}

@@ -153,6 +153,9 @@ func (s *Server) watchJob(w http.ResponseWriter, r *http.Request, c *Caller) err
 		select {
 		case <-r.Context().Done():
 			return r.Context().Err()
+		case <-s.done:
+			writeJSON(w, http.StatusOK, JobFrom(j))
+			return nil
 		case <-deadline.C:
 			writeJSON(w, http.StatusOK, JobFrom(j))
 			return nil

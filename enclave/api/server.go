@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock signatures are checked against; time.Now when nil.
 	Now func() time.Time
-	// Results serves the result and receipt routes; without it they answer unavailable.
+	// Results serves the result and receipt routes; the enclave's output gate when nil.
 	Results ResultSource
 	// ReplayCacheSize bounds the nonces remembered within the replay window; 1<<18 when zero. When
 	// it is full of live nonces, requests are refused (503) rather than a nonce forgotten.
@@ -64,6 +65,9 @@ type Server struct {
 	authErr *prometheus.CounterVec
 	mux     *http.ServeMux
 	routes  []Route
+
+	done      chan struct{} // closed when the server shuts down
+	closeOnce sync.Once
 }
 
 // Caller is the authenticated party of a request.
@@ -89,13 +93,16 @@ func New(e *enclave.Enclave, o Options) *Server {
 	if o.WatchPoll <= 0 {
 		o.WatchPoll = 250 * time.Millisecond
 	}
+	if o.Results == nil && e.Gate != nil {
+		o.Results = e.Gate
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{e: e, o: o, log: log, replay: newReplayCache(o.ReplayCacheSize),
 		failed: &limiter{tokens: float64(o.FailedLoginBurst), burst: float64(o.FailedLoginBurst), every: o.FailedLoginEvery},
-		reg:    prometheus.NewRegistry()}
+		reg:    prometheus.NewRegistry(), done: make(chan struct{})}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "insitu_api_requests_total",
 		Help: "API requests by route and status code."}, []string{"route", "code"})
 	s.lat = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "insitu_api_request_duration_seconds",
