@@ -1,6 +1,8 @@
 package he
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -23,8 +25,8 @@ func TestDefaultParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Slots() != 8192 || p.MaxLevel() != 7 {
-		t.Fatalf("slots %d levels %d, want 8192 and 7", p.Slots(), p.MaxLevel())
+	if p.Slots() != 16384 || p.MaxLevel() != 7 || !p.Literal().RealOnly {
+		t.Fatalf("slots %d levels %d real-only %v, want 16384, 7 and the real-only ring", p.Slots(), p.MaxLevel(), p.Literal().RealOnly)
 	}
 	if !p.Secure() || math.Abs(p.LogQP()-431) > 1 {
 		t.Fatalf("log QP %.1f secure=%v", p.LogQP(), p.Secure())
@@ -33,14 +35,26 @@ func TestDefaultParameters(t *testing.T) {
 	if p.Digest() != q.Digest() || len(p.Digest()) != 64 {
 		t.Fatal("digest not stable")
 	}
-	real := DefaultLiteral
-	real.RealOnly = true
-	r, err := NewParameters(real)
+	std := DefaultLiteral
+	std.RealOnly = false
+	r, err := NewParameters(std)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Slots() != 16384 || r.Digest() == p.Digest() {
-		t.Fatalf("real-only slots %d (want 16384) or digest unchanged", r.Slots())
+	if r.Slots() != 8192 || r.Digest() == p.Digest() {
+		t.Fatalf("standard-ring slots %d (want 8192) or digest unchanged", r.Slots())
+	}
+	// The plugin's view: the canonical literal JSON and its SHA-256, which the digest is the hex of.
+	h := p.SDK()
+	if err := h.Check(); err != nil || hex.EncodeToString(h.Digest) != p.Digest() {
+		t.Fatalf("SDK parameters %s: %v", h.Literal, err)
+	}
+	var back Literal
+	if err := json.Unmarshal(h.Literal, &back); err != nil || !back.RealOnly || back.LogN != 14 || len(back.LogQ) != 8 {
+		t.Fatalf("literal %s does not decode back (%v)", h.Literal, err)
+	}
+	if want := `{"log_n":14,"log_q":[55,45,45,45,45,45,45,45],"log_p":[61],"log_default_scale":45,"real_only":true}`; string(h.Literal) != want {
+		t.Fatalf("literal JSON %s, want %s", h.Literal, want)
 	}
 }
 
