@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"insitu/enclave/pluginstore"
+	helrplugin "insitu/plugins/helr/model"
 	logregplugin "insitu/plugins/logreg/model"
 )
 
@@ -125,8 +126,11 @@ func newPluginServeBuiltinCmd() *cobra.Command {
 			case "logreg":
 				logregplugin.Serve()
 				return nil
+			case "helr":
+				helrplugin.Serve()
+				return nil
 			default:
-				return usageErrorf("no built-in plugin %q (built in: logreg)", args[0])
+				return usageErrorf("no built-in plugin %q (built in: logreg, helr)", args[0])
 			}
 		},
 	}
