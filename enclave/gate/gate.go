@@ -42,12 +42,21 @@
 //
 // # The tolerance and the bits bound
 //
-// Defaults (DefaultOptions): ρ = 0.25 with floor 1, ε = 0.01 nats per training row, step max_abs·2⁻¹²,
+// Defaults (DefaultOptions): ρ = 0.6 with floor 1, ε = 0.03 nats per training row, step max_abs·2⁻¹²,
 // scores to 1e-4. The tolerances are generous on purpose: an HE training runs few iterations with a
-// polynomial sigmoid, so its weights are near but not at the optimum (see TestHELikeRunPasses for a
-// plaintext simulation of such a run). A plugin that hides data in its weights can only move them
-// inside the accepted ball, and after rounding only to the grid points inside it; the receipt's
-// BitsBound counts those points, so the tolerance is traded openly against the bits it allows.
+// polynomial sigmoid, so its weights are near but not at the optimum. A plaintext simulation of such a
+// training on the default-credit benchmark split (23 features clipped and scaled to [−1, 1], l2 = 1e-3,
+// Nesterov gradient descent with step 4/L) measured: with the degree-3 least-squares sigmoid on
+// [−8, 8] the iterates settle at relative distance 0.18 and excess 0.019 nats per row (the polynomial
+// moves the optimum), and where the test AUC first reaches the benchmark goal (about 60 iterations)
+// the relative distance is 0.52–0.53 and the excess 0.004 (degree 7) to 0.023 (degree 3). ρ = 0.6 and
+// ε = 0.03 pass those runs; weights that carry a data row, or anything not fitted to the cohort, lie
+// at a relative distance near 1 or beyond. TestHELikeRunPasses repeats the check on synthetic data.
+//
+// A plugin that hides data in its weights can only move them inside the accepted ball, and after
+// rounding only to the grid points inside it; the receipt's BitsBound counts those points, so the
+// tolerance is traded openly against the bits it allows: for 24 parameters of norm 3.5 with max_abs
+// 10 (step 2.4e-3) the bound is about 270 bits, against 460 bits for weights released unverified.
 package gate
 
 import (
@@ -109,12 +118,12 @@ var (
 // Options tune the gate's checks. The zero value of a field means its default (DefaultOptions).
 type Options struct {
 	// MaxRelDistance is ρ: the rounded weights θ̂ (intercept included) pass when
-	// ‖θ̂ − θ*‖₂ ≤ ρ·max(‖θ*‖₂, DistanceFloor). It must be below 1. Default 0.25.
+	// ‖θ̂ − θ*‖₂ ≤ ρ·max(‖θ*‖₂, DistanceFloor). It must be below 1. Default 0.6.
 	MaxRelDistance float64
 	// DistanceFloor keeps the tolerance meaningful when the optimum is near zero. Default 1.
 	DistanceFloor float64
 	// MaxExcessLoss is ε: the mean excess objective per training row, (f(θ̂) − f(θ*))/n, in nats.
-	// Default 0.01.
+	// Default 0.03.
 	MaxExcessLoss float64
 	// Step is the absolute rounding step of released weights. Zero means max_abs·RelativeStep, so the
 	// bank sets the precision through the max_abs it declares.
@@ -129,7 +138,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults, spelled out.
 func DefaultOptions() Options {
-	return Options{MaxRelDistance: 0.25, DistanceFloor: 1, MaxExcessLoss: 0.01, RelativeStep: 1.0 / 4096, ScoreStep: 1e-4}
+	return Options{MaxRelDistance: 0.6, DistanceFloor: 1, MaxExcessLoss: 0.03, RelativeStep: 1.0 / 4096, ScoreStep: 1e-4}
 }
 
 func (o Options) withDefaults() Options {

@@ -91,13 +91,20 @@ type signedReceipt struct {
 	Signer    string          `json:"signer"`
 }
 
-// canonicalJSON marshals v and returns its canonical form (sorted keys, no whitespace).
+// canonicalJSON marshals v and returns its canonical form (audit.CanonicalJSON: sorted keys, no
+// whitespace, no HTML escaping), for a JSON object or array.
 func canonicalJSON(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(struct {
+		V any `json:"v"`
+	}{v})
 	if err != nil {
 		return nil, err
 	}
-	return audit.CanonicalJSON(b)
+	c, err := audit.CanonicalJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	return c[len(`{"v":`) : len(c)-1], nil
 }
 
 // signReceipt returns the signed envelope of r.
