@@ -227,7 +227,7 @@ func (f *fixture) request(j *job.Job, st job.Status, e *Evaluation, out *sdk.Out
 		AuthorizationDigest: "sha256:" + sha256Hex([]byte("authorizations")),
 		Cohort:              CohortSummary{Total: len(e.TrainY) + len(e.TestY), Train: len(e.TrainY), Test: len(e.TestY)},
 		Plugin:              j.Plugin, Run: RunSummary{Reason: "completed", SandboxMode: "strict", WallTime: 3 * time.Second},
-		Output:              out, Eval: e}
+		Output: out, Eval: e}
 }
 
 func weightsOutput(e *Evaluation, w []float64, b float64) *sdk.Output {
