@@ -152,10 +152,8 @@ func (s *Server) auditRecords(w http.ResponseWriter, r *http.Request, _ *Caller)
 
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, _ *Caller) error {
 	var req VerifyRequest
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
+	if err := decodeOptionalJSON(r, &req); err != nil {
+		return err
 	}
 	rep, err := s.e.VerifyAudit(r.Context(), req.Heads)
 	if err != nil {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,6 +56,17 @@ func (s *Server) uploadLabels(w http.ResponseWriter, r *http.Request, c *Caller)
 	name := filepath.Base(r.URL.Query().Get("name"))
 	if name == "." || name == "/" {
 		name = "labels.sealed"
+	}
+	sum := sha256.Sum256(sealed)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	all, err := s.e.ListLabels(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	for _, l := range all {
+		if l.Digest == digest && l.Bank != c.Name {
+			return errorf(http.StatusConflict, CodeConflict, "labels "+digest+": another party uploaded this sealed file; seal your labels afresh")
+		}
 	}
 	info, err := s.e.UploadLabels(r.Context(), c.Name, name, sealed)
 	if err != nil {

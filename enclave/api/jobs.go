@@ -15,10 +15,18 @@ import (
 	"insitu/enclave/job/manifest"
 )
 
-func decodeJSON(r *http.Request, v any) error {
+func decodeJSON(r *http.Request, v any) error { return decodeBody(r, v, false) }
+
+// decodeOptionalJSON is decodeJSON for a body that may be empty.
+func decodeOptionalJSON(r *http.Request, v any) error { return decodeBody(r, v, true) }
+
+func decodeBody(r *http.Request, v any, optional bool) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if optional && errors.Is(err, io.EOF) {
+			return nil
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) || errors.Is(err, errBodyDigest) {
 			return err
@@ -175,10 +183,8 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, c *Caller) er
 		return err
 	}
 	var body Cancel
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &body); err != nil {
-			return err
-		}
+	if err := decodeOptionalJSON(r, &body); err != nil {
+		return err
 	}
 	if j, err = s.e.Jobs.Cancel(r.Context(), j.ID, c.Name, body.Reason); err != nil {
 		return err
