@@ -63,6 +63,7 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	lat     *prometheus.HistogramVec
 	authErr *prometheus.CounterVec
+	flight  prometheus.Gauge
 	mux     *http.ServeMux
 	routes  []Route
 
@@ -109,7 +110,8 @@ func New(e *enclave.Enclave, o Options) *Server {
 		Help: "API request latency by route.", Buckets: prometheus.DefBuckets}, []string{"route"})
 	s.authErr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "insitu_api_auth_failures_total",
 		Help: "Failed authentications by reason."}, []string{"reason"})
-	s.reg.MustRegister(s.reqs, s.lat, s.authErr, &jobsCollector{s: s},
+	s.flight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "insitu_api_requests_in_flight", Help: "API requests being served."})
+	s.reg.MustRegister(s.reqs, s.lat, s.authErr, s.flight, &jobsCollector{s: s},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.mux = http.NewServeMux()
 	for _, rt := range routes {
@@ -160,6 +162,8 @@ func (s *Server) wrap(rt Route) http.Handler {
 	name := rt.Method + " " + rt.Pattern
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.flight.Inc()
+		defer s.flight.Dec()
 		w := &statusWriter{ResponseWriter: rw}
 		var c *Caller
 		err := s.serve(w, r, rt, &c)
