@@ -122,7 +122,15 @@ func auc(b *testing.B, ds dataset, w []float64, intercept float64) float64 {
 // hyperparameters, on the standard ring and on the real-only ring. It reports the plugin's wall
 // time (reading the keys and ciphertexts included, the enclave's packing not), the refreshes, the
 // test AUC of the decrypted weights, the plaintext mirror's and the exact optimum's test AUC, and the
-// process's peak resident memory. Run with -benchtime=1x.
+// process's peak resident memory. Run with -benchtime=1x:
+//
+//	go test ./plugins/helr/model -run XXX -bench TaiwanLogN14 -benchtime=1x
+//
+// Measured on 2 vCPUs (AMD EPYC, GOMAXPROCS 2; the test's in-process key holder serves the 216
+// refreshes on the same cores): real-only ring 12.2 s, standard ring 18.0 s for 10 iterations;
+// test AUC 0.7284 (the plaintext mirror 0.7284, the exact optimum 0.7308); excess mean loss
+// 2.5e-3 over the optimum; peak RSS 2.1–2.3 GB for the whole process (keys, packed stream and
+// the plugin's copies).
 func BenchmarkTaiwanLogN14(b *testing.B) {
 	train, test := loadTaiwan(b)
 	for _, realOnly := range []bool{false, true} {
