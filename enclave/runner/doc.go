@@ -25,6 +25,11 @@
 //   - Assembles the cohort and fits the feature transforms inside the enclave; the plugin sees
 //     keyed subject pseudonyms, transformed float64 features and, if it declares it needs them,
 //     the labels.
+//   - In sdk.ModeHE, takes the cohort the enclave prepared (RunSpec.HE), refuses a value outside
+//     its feature's public bounds, draws a fresh key set for the run, encrypts the cohort as it
+//     streams it (layout sdk.HELayoutColumnsV1, enclave/he) and offers the refresh service over the
+//     broker; the plugin never gets the secret key or a plaintext value, whatever the dataset's
+//     class. Result.HE hands the key set to the output gate.
 //   - Copies the approved digest's bytes into a sealed memfd and checks the SHA-256 there
 //     (digest_mismatch if the stored file changed), and executes that memfd in the sandbox
 //     (sandbox_refused, naming the layer, when strict mode lacks one).

@@ -31,7 +31,7 @@ const (
 )
 
 var (
-	// binDir holds the plugins built once per test binary: hostile and logreg.
+	// binDir holds the plugins built once per test binary: hostile, logreg and heprobe.
 	binDir string
 	// baseDir holds the fixture: a data directory with datasets, and the runs' temp dirs.
 	baseDir string
@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
-		cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/testdata/hostile", "insitu/plugins/logreg")
+		cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/testdata/hostile", "insitu/plugins/logreg", "insitu/enclave/runner/testdata/heprobe")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build the test plugins: %v\n%s", err, out)
@@ -162,10 +162,10 @@ func makeFixture() (*fixture, error) {
 	return &fixture{dir: init.Dir, secret: secret, datasets: store, labels: labels}, nil
 }
 
-// plugins is a plugin store in t.TempDir() holding the hostile and the logreg plugin.
+// plugins is a plugin store in t.TempDir() holding the hostile, the logreg and the heprobe plugin.
 type plugins struct {
-	store           *pluginstore.Store
-	hostile, logreg pluginstore.Digest
+	store                    *pluginstore.Store
+	hostile, logreg, heprobe pluginstore.Digest
 }
 
 func newPlugins(tb testing.TB) *plugins {
@@ -186,7 +186,7 @@ func newPlugins(tb testing.TB) *plugins {
 		}
 		return info.Digest
 	}
-	return &plugins{store: s, hostile: up("hostile"), logreg: up("logreg")}
+	return &plugins{store: s, hostile: up("hostile"), logreg: up("logreg"), heprobe: up("heprobe")}
 }
 
 // runDir returns a folder for RunSpec.TempDir that the plugin's uid can search.

@@ -127,6 +127,9 @@ type Result struct {
 	Output *sdk.Output
 	// Input describes what was streamed to the plugin.
 	Input *InputSummary
+	// HE holds, for an sdk.ModeHE run, the run's key set (for a completed run) and its refresh
+	// counts; nil for other modes.
+	HE *HEResult
 
 	// SandboxMode is the mode the sandbox ran in. Layers are the isolation layers applied,
 	// Weakened those not applied (missing on this machine or disabled; empty in a strict run but

@@ -31,11 +31,14 @@ type RunSpec struct {
 	Digest  pluginstore.Digest
 
 	// Mode is the job's mode; the plugin must declare the same. The runner streams plaintext rows
-	// (sdk.ModePlaintextPublic) from Input; HE and aggregate jobs need the enclave's HE and
-	// aggregate services, which the runner does not offer, and are refused.
+	// (sdk.ModePlaintextPublic) from Input, and encrypted batches with the refresh service
+	// (sdk.ModeHE) from HE; aggregate jobs need the enclave's aggregate service, which the runner
+	// does not offer, and are refused.
 	Mode sdk.Mode
 	// Input selects the rows of a ModePlaintextPublic job.
 	Input *PlainInput
+	// HE is the prepared cohort of a ModeHE job.
+	HE *HEInput
 	// Hyperparameters are handed to the plugin as they are.
 	Hyperparameters sdk.Hyperparameters
 	// OutputLimits bound the plugin's output; zero fields take sdk.DefaultLimits.
@@ -63,6 +66,9 @@ type RunSpec struct {
 	// Logger, when set, receives the outcome of the run (with the reason, the sandbox's layers and
 	// any weakening) and the plugin's log lines, parsed safely and rate-limited (host.LogSink).
 	Logger *slog.Logger
+
+	// observe, set by tests, sees every message the runner sends the plugin.
+	observe *observer
 }
 
 func (s *RunSpec) validate() error {
@@ -75,12 +81,18 @@ func (s *RunSpec) validate() error {
 	if !s.Mode.Valid() {
 		return bad("job mode %q is not one of %q, %q, %q", s.Mode, sdk.ModePlaintextPublic, sdk.ModeHE, sdk.ModeAggregate)
 	}
-	if s.Mode != sdk.ModePlaintextPublic {
-		return bad("job mode %q needs the enclave's %s service, which this runner does not offer; it runs %q jobs",
-			s.Mode, map[sdk.Mode]string{sdk.ModeHE: "HE", sdk.ModeAggregate: "aggregate"}[s.Mode], sdk.ModePlaintextPublic)
-	}
-	if s.Input == nil {
-		return bad("a %q job needs a PlainInput", s.Mode)
+	switch s.Mode {
+	case sdk.ModePlaintextPublic:
+		if s.Input == nil || s.HE != nil {
+			return bad("a %q job needs a PlainInput and no HEInput", s.Mode)
+		}
+	case sdk.ModeHE:
+		if s.HE == nil || s.Input != nil {
+			return bad("a %q job needs an HEInput and no PlainInput", s.Mode)
+		}
+	default:
+		return bad("job mode %q needs the enclave's aggregate service, which this runner does not offer; it runs %q and %q jobs",
+			s.Mode, sdk.ModePlaintextPublic, sdk.ModeHE)
 	}
 	sp := &s.Sandbox
 	if sp.Binary != nil || sp.SocketDir != "" || len(sp.Binds) > 0 || sp.Stdout != nil || sp.Stderr != nil ||
@@ -92,8 +104,11 @@ func (s *RunSpec) validate() error {
 
 // job is what Train streams and names.
 type job struct {
-	rows     array.RecordReader
-	plain    *plainReader // rows, when they come from a PlainInput
+	rows  array.RecordReader
+	plain *plainReader // rows, when they come from a PlainInput
+	// open, when set, makes the rows once the plugin said whether it needs labels (HE batches).
+	open     func(label bool) (array.RecordReader, error)
+	he       sdk.HEContext
 	features []string
 	label    string
 	subject  string
@@ -104,13 +119,20 @@ type job struct {
 // address its handshake names, calls Describe, streams the job to Train, collects the output, and
 // kills the plugin. Cancelling ctx ends the run (ReasonCancelled).
 //
+// In sdk.ModeHE, Run draws a fresh key set, encrypts the HEInput's cohort as it streams it, offers
+// the refresh service, and returns the key set in Result.HE for the output gate.
+//
 // Errors in the spec or the input (an unknown dataset, a platform dataset in plaintext mode,
-// wrapping ErrPlatformData) are returned before any plugin starts, with a nil Result. From then
+// wrapping ErrPlatformData; an HE cohort value outside its feature's bounds, wrapping ErrInput and
+// he.ErrCohort) are returned before any plugin starts, with a nil Result. From then
 // on Run returns a Result whatever the plugin does, and a *RunError (nil only for
 // ReasonCompleted) naming the reason; the enclave keeps serving.
 func Run(ctx context.Context, spec RunSpec) (*Result, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
+	}
+	if spec.Mode == sdk.ModeHE {
+		return runHE(ctx, &spec)
 	}
 	m, err := spec.Input.checkClass(ctx)
 	if err != nil {

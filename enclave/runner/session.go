@@ -131,8 +131,8 @@ func (s *session) config() *plugin.ClientConfig {
 		AllowedProtocols:    []plugin.Protocol{plugin.ProtocolGRPC},
 		GRPCBrokerMultiplex: true,
 		// 1 MiB write and read buffers: fewer, larger writes of the row stream (measured +20 %).
-		GRPCDialOptions: append(host.DialOptions(),
-			grpc.WithWriteBufferSize(1<<20), grpc.WithReadBufferSize(1<<20)),
+		GRPCDialOptions: append(append(host.DialOptions(),
+			grpc.WithWriteBufferSize(1<<20), grpc.WithReadBufferSize(1<<20)), s.spec.observe.dialOptions()...),
 		SkipHostEnv:      true,
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: s.dir},
 		StartTimeout:     startTimeout,
@@ -194,7 +194,17 @@ func (s *session) execute(ctx context.Context, j *job, res *Result) {
 	if j.plain != nil {
 		j.plain.withLabel(label != "")
 	}
-	counted := &countingReader{RecordReader: j.rows}
+	rows := j.rows
+	if j.open != nil {
+		r, err := j.open(label != "")
+		if err != nil {
+			s.finish(ctx, res, stageTrain, &host.Error{Op: "train", Err: host.ErrInput, Detail: err.Error(), Cause: err})
+			return
+		}
+		defer r.Release()
+		rows = r
+	}
+	counted := &countingReader{RecordReader: rows}
 	out, err := model.Train(ctx, host.TrainRequest{
 		Mode:            s.spec.Mode,
 		Rows:            counted,
@@ -202,6 +212,7 @@ func (s *session) execute(ctx context.Context, j *job, res *Result) {
 		Label:           label,
 		Subject:         j.subject,
 		Hyperparameters: s.spec.Hyperparameters,
+		HE:              j.he,
 		Limits:          s.spec.OutputLimits,
 	})
 	if j.summary != nil {
