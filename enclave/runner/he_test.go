@@ -283,4 +283,3 @@ func TestHENoPlaintextLeak(t *testing.T) {
 		t.Fatalf("the positive control's canary was not found: %v", found)
 	}
 }
-
