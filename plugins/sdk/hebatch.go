@@ -52,6 +52,14 @@ const (
 	HELabel         = "label"
 )
 
+// Names of the ciphertexts an HE logistic-regression plugin returns in Output.Ciphertexts: one per
+// feature named HEOutputWeightPrefix + feature, and HEOutputIntercept. The gate decrypts each and
+// reads slot 0 only.
+const (
+	HEOutputWeightPrefix = "weight/"
+	HEOutputIntercept    = "intercept"
+)
+
 // Bounds on an HE batch stream's metadata, beyond which it is refused.
 const (
 	// MaxHERows bounds the number of samples of a stream.
