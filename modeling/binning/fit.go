@@ -14,6 +14,9 @@ const (
 	EqualFrequency Method = "equal_frequency"
 	ChiMerge       Method = "chimerge"
 	MonotoneWoE    Method = "monotone_woe"
+	// Manual keeps the histogram's fine bins as they are (cut points chosen by an analyst, or
+	// coarse bins re-counted on new data) and only computes WoE and IV.
+	Manual Method = "manual"
 )
 
 // Options tunes Fit. The zero value asks for monotone WoE binning with the defaults.
@@ -43,9 +46,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.Method = MonotoneWoE
 	}
 	switch o.Method {
-	case EqualFrequency, ChiMerge, MonotoneWoE:
+	case EqualFrequency, ChiMerge, MonotoneWoE, Manual:
 	default:
-		return o, &Error{Bin: -1, Detail: fmt.Sprintf("unknown method %q: use %q, %q or %q", o.Method, EqualFrequency, ChiMerge, MonotoneWoE), Err: ErrOptions}
+		return o, &Error{Bin: -1, Detail: fmt.Sprintf("unknown method %q: use %q, %q, %q or %q", o.Method, EqualFrequency, ChiMerge, MonotoneWoE, Manual), Err: ErrOptions}
 	}
 	if o.MaxBins == 0 {
 		o.MaxBins = 10
@@ -174,9 +177,11 @@ func Fit(h *Hist, o Options) (*Binning, error) {
 	if G+mg == 0 || B+mb == 0 {
 		return nil, &Error{Feature: h.Feature, Bin: -1, Err: ErrOneClass}
 	}
-	gs := dropEmpty(fine)
 	var groups []group
+	gs := dropEmpty(fine)
 	switch o.Method {
+	case Manual:
+		groups = fine
 	case EqualFrequency:
 		groups = equalFrequency(gs, o.MaxBins)
 	case ChiMerge:

@@ -10,6 +10,7 @@
 //   - ChiMerge: adjacent bins merged while their bad rates do not differ significantly (χ² test).
 //   - MonotoneWoE: bins pooled until WoE is monotone in the bin order (pool-adjacent-violators),
 //     in whichever direction gives the larger IV, then merged down to MaxBins.
+//   - Manual: the histogram's own bins, unchanged (an analyst's cut points).
 //
 // The result is a *Binning: coarse cut points (always a subset of the fine edges, so a binning learnt
 // from an aggregate histogram uses only edges the enclave answered for), each bin's counts, WoE and
