@@ -55,8 +55,10 @@
 //
 // A plugin that hides data in its weights can only move them inside the accepted ball, and after
 // rounding only to the grid points inside it; the receipt's BitsBound counts those points, so the
-// tolerance is traded openly against the bits it allows: for 24 parameters of norm 3.5 with max_abs
-// 10 (step 2.4e-3) the bound is about 270 bits, against 460 bits for weights released unverified.
+// tolerance is traded openly against the bits it allows. For 24 parameters of norm 3.5 with max_abs
+// 10 (step 2.4e-3) the bound is 257 bits, against 312 bits for weights released unverified; each
+// doubling of the step removes about one bit per parameter. TestSmugglerInsideToleranceWithinBound
+// measures a smuggler that knows the optimum: 63 bits through 7 parameters, under a bound of 78.75.
 package gate
 
 import (
