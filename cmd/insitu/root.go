@@ -34,6 +34,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newJobCmd(),
 		newPartyCmd(),
 		newConfigCmd(),
+		newReceiptCmd(),
 		newServeCmd(),
 		newLoginCmd(),
 	)
