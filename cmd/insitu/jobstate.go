@@ -139,11 +139,13 @@ func newConfigCmd() *cobra.Command {
 
 // jobStateCmds are the job commands that act on the enclave's job board.
 func jobStateCmds() []*cobra.Command {
-	return []*cobra.Command{newJobSubmitCmd(), newJobListCmd(), newJobShowCmd(), newJobApproveCmd(), newJobRejectCmd(), newJobCancelCmd()}
+	return []*cobra.Command{newJobSubmitCmd(), newJobListCmd(), newJobShowCmd(), newJobApproveCmd(), newJobRejectCmd(), newJobCancelCmd(),
+		newJobWatchCmd(), newJobResultCmd()}
 }
 
 func newJobSubmitCmd() *cobra.Command {
 	var f enclaveFlags
+	var rf remoteFlags
 	cmd := &cobra.Command{
 		Use:   "submit SIGNED",
 		Short: "Submit a signed manifest: it is verified against its bank's registered key",
@@ -152,6 +154,17 @@ func newJobSubmitCmd() *cobra.Command {
 			data, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
+			}
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				j, err := c.Submit(cmd.Context(), data)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s submitted by %s\n%s\n", j.ID, j.Bank, j.ManifestHash)
+				return nil
 			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				j, err := e.Jobs.Submit(ctx, data, args[0])
@@ -164,17 +177,34 @@ func newJobSubmitCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	rf.register(cmd)
 	return cmd
 }
 
 func newJobListCmd() *cobra.Command {
 	var f enclaveFlags
+	var rf remoteFlags
 	var bank string
 	cmd := &cobra.Command{
 		Use:   "list [--bank B]",
 		Short: "List jobs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				js, err := c.ListJobs(cmd.Context(), bank)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tBANK\tSTATE\tSUBMITTED\tREASON")
+				for _, j := range js {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", j.ID, j.Bank, j.State, j.SubmittedAt.Format(time.RFC3339), j.Reason)
+				}
+				return w.Flush()
+			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				js, err := e.Jobs.List(ctx, bank)
 				if err != nil {
@@ -191,39 +221,48 @@ func newJobListCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&bank, "bank", "", "only this bank's jobs")
 	return cmd
 }
 
 func newJobShowCmd() *cobra.Command {
 	var f enclaveFlags
+	var rf remoteFlags
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show what a steward judges: bank, purpose, fields, mode, plugin history, outputs, approvals",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				if name, role := c.Party(); role != keys.RoleSteward {
+					j, err := c.Job(cmd.Context(), args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "job %s of %s: %s %s\nmanifest hash %s\n", j.ID, name, j.State, j.Reason, j.ManifestHash)
+					return nil
+				}
+				rv, err := c.Review(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return showJob(cmd.OutOrStdout(), rv.Job, rv.Status, rv.PluginHistory, rv.MinCohort)
+			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
-				j, err := e.Jobs.Get(ctx, args[0])
+				rv, err := e.Review(ctx, args[0])
 				if err != nil {
 					return err
 				}
-				st, err := e.Jobs.Status(ctx, j.ID)
-				if err != nil {
-					return err
-				}
-				hist, err := e.Jobs.PluginHistory(ctx, j.ID)
-				if err != nil {
-					return err
-				}
-				minCohort, err := e.Jobs.Setting(ctx, job.SettingMinCohort)
-				if err != nil {
-					return err
-				}
-				return showJob(cmd.OutOrStdout(), j, st, hist, minCohort)
+				return showJob(cmd.OutOrStdout(), rv.Job, rv.Status, rv.PluginHistory, rv.MinCohort)
 			})
 		},
 	}
 	f.register(cmd)
+	rf.register(cmd)
 	return cmd
 }
 
@@ -330,12 +369,25 @@ func readStewardKey(path string) (*keys.Identity, error) {
 
 func newJobApproveCmd() *cobra.Command {
 	var f enclaveFlags
+	var rf remoteFlags
 	var keyFile string
 	cmd := &cobra.Command{
 		Use:   "approve ID --key STEWARD.key",
 		Short: "Approve a job: sign its manifest hash with the steward's key and record the signature",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			rf.key = keyFile
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				st, err := c.Approve(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: approvals %d/%d, %s\n", args[0], st.Approvals, st.Quorum, st.State)
+				return nil
+			}
 			id, err := readStewardKey(keyFile)
 			if err != nil {
 				return err
@@ -359,12 +411,14 @@ func newJobApproveCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	rf.registerKey(cmd, false)
 	cmd.Flags().StringVar(&keyFile, "key", "", "the steward's key file (insitu keys new --role steward)")
 	return cmd
 }
 
 func newJobRejectCmd() *cobra.Command {
 	var f enclaveFlags
+	var rf remoteFlags
 	var keyFile, reason string
 	cmd := &cobra.Command{
 		Use:   "reject ID --key STEWARD.key --reason TEXT",
@@ -373,6 +427,17 @@ func newJobRejectCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reason == "" {
 				return usageErrorf("pass --reason: the bank sees it")
+			}
+			rf.key = keyFile
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				if _, err := c.Reject(cmd.Context(), args[0], reason); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: rejected: %s\n", args[0], reason)
+				return nil
 			}
 			id, err := readStewardKey(keyFile)
 			if err != nil {
@@ -396,6 +461,7 @@ func newJobRejectCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	rf.registerKey(cmd, false)
 	cmd.Flags().StringVar(&keyFile, "key", "", "the steward's key file")
 	cmd.Flags().StringVar(&reason, "reason", "", "why: the bank sees it")
 	return cmd
@@ -403,12 +469,24 @@ func newJobRejectCmd() *cobra.Command {
 
 func newJobCancelCmd() *cobra.Command {
 	var f enclaveFlags
+	var rf remoteFlags
 	var reason string
 	cmd := &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a job that has not ended",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				j, err := c.Cancel(cmd.Context(), args[0], reason)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", j.ID, j.State)
+				return nil
+			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				j, err := e.Jobs.Cancel(ctx, args[0], localActor, reason)
 				if err != nil {
@@ -420,6 +498,7 @@ func newJobCancelCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 	return cmd
 }
