@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"insitu/enclave"
 
 	"insitu/enclave/audit"
+	"insitu/enclave/gate"
+	"insitu/enclave/keys"
 )
 
 func newAuditCmd() *cobra.Command {
@@ -26,10 +29,10 @@ func newAuditCmd() *cobra.Command {
 
 func newAuditVerifyCmd() *cobra.Command {
 	var ef enclaveFlags
-	var heads []string
+	var heads, receipts []string
 	var checkpoint bool
 	cmd := &cobra.Command{
-		Use:   "verify [--head SEQ:HASH]...",
+		Use:   "verify [--head SEQ:HASH]... [--receipt RECEIPT]...",
 		Short: "Verify every record, link and signed checkpoint of the audit log",
 		Long: `verify recomputes every record's hash and link, checks every checkpoint's ML-DSA-65 signature
 against the enclave's public key, and checks the heads given (from receipts, or printed by an earlier
@@ -43,6 +46,11 @@ and --checkpoint signs the current head first.`,
 				return err
 			}
 			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+				fromReceipts, err := receiptHeads(receipts, e.Identity.Public())
+				if err != nil {
+					return err
+				}
+				known = append(known, fromReceipts...)
 				if checkpoint {
 					if _, err := e.Audit.Checkpoint(ctx); err != nil {
 						return err
@@ -68,8 +76,26 @@ and --checkpoint signs the current head first.`,
 	}
 	ef.register(cmd)
 	cmd.Flags().StringArrayVar(&heads, "head", nil, "a head known from a receipt or an earlier verify, SEQ:HASH (repeatable)")
+	cmd.Flags().StringArrayVar(&receipts, "receipt", nil, "a release receipt whose audit head the log must still hold (repeatable); verified against the enclave's key")
 	cmd.Flags().BoolVar(&checkpoint, "checkpoint", false, "sign a checkpoint of the current head before verifying")
 	return cmd
+}
+
+// receiptHeads reads the audit heads of release receipts, each verified against the enclave's key.
+func receiptHeads(files []string, encl keys.PublicIdentity) ([]audit.Head, error) {
+	var out []audit.Head
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		r, err := gate.VerifyReceipt(data, encl, gate.VerifyOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("--receipt %s: %w", f, err)
+		}
+		out = append(out, r.Audit)
+	}
+	return out, nil
 }
 
 func parseHeads(in []string) ([]audit.Head, error) {
