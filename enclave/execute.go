@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"insitu/enclave/gate"
+	"insitu/enclave/he"
 	"insitu/enclave/job"
 	"insitu/enclave/job/manifest"
 	"insitu/enclave/pluginstore"
@@ -29,7 +31,15 @@ type RunOptions struct {
 	Logger *slog.Logger
 	// Progress, when set, is told what a running job is doing, in words.
 	Progress func(jobID, what string)
+	// HEParams are the CKKS parameters of HE jobs; he.DefaultLiteral's when nil.
+	HEParams *he.Parameters
+	// MaxRefreshes bounds the refreshes of one HE job; DefaultMaxRefreshes when 0.
+	MaxRefreshes int
 }
+
+// DefaultMaxRefreshes bounds the refreshes of one HE job: plugins/helr needs (features+1) per
+// iteration, 216 for 23 features and 10 iterations.
+const DefaultMaxRefreshes = 4096
 
 // RunReport is what running one job did.
 type RunReport struct {
@@ -38,6 +48,10 @@ type RunReport struct {
 	// Run is the runner's result: nil when the run never started (the cohort could not be
 	// prepared, or the enclave refused the job before starting the plugin).
 	Run *runner.Result
+	// Receipt is the output gate's receipt when the outputs were released; Refusal the gate's
+	// refusal when they were not (the job then stays succeeded).
+	Receipt *gate.Receipt
+	Refusal *gate.RefusalError
 }
 
 // RunJob runs an approved (or queued) job: it queues and starts it, prepares its cohort (labels ∩
@@ -119,6 +133,26 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 		}
 		spec.Input = &runner.PlainInput{Datasets: e.Datasets, Dataset: c.Dataset.Name, Version: c.Dataset.Version,
 			Columns: fieldKeys(m), Labels: labels.Subset(func(s string) bool { return train[s] }), Transforms: ptr(m.Spec())}
+	case sdk.ModeHE:
+		params := opts.HEParams
+		if params == nil {
+			p, err := he.NewParameters(he.DefaultLiteral)
+			if err != nil {
+				return rep, err
+			}
+			params = &p
+		}
+		bounds := make([][2]float64, len(c.Bounds))
+		for i, b := range c.Bounds {
+			bounds[i] = [2]float64{b.Low, b.High}
+		}
+		maxRefresh := opts.MaxRefreshes
+		if maxRefresh <= 0 {
+			maxRefresh = DefaultMaxRefreshes
+		}
+		spec.HE = &runner.HEInput{Params: *params, Features: c.Features, Bounds: bounds,
+			X: ColumnMajor(c.XTrain), Y: c.YTrain, MaxRefreshes: maxRefresh,
+			Dataset: c.Dataset.Name, Version: c.Dataset.Version, Class: c.Dataset.Class, Transforms: c.Fitted}
 	default:
 		return fail(fmt.Sprintf("mode %s is not offered by this enclave", m.Mode))
 	}
@@ -137,7 +171,63 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 		return rep, err
 	}
 	rep.Job = sj
+
+	progress("passing the outputs through the output gate: verify, round, seal to the bank, sign the receipt")
+	req, err := e.gateRequest(ctx, sj, c, res)
+	if err != nil {
+		return rep, err
+	}
+	if res.HE != nil && res.HE.Keys != nil {
+		defer res.HE.Keys.Close()
+	}
+	rec, err := e.Gate.Release(context.WithoutCancel(ctx), req)
+	var refusal *gate.RefusalError
+	switch {
+	case errors.As(err, &refusal):
+		rep.Refusal = refusal
+		return rep, nil
+	case err != nil:
+		return rep, fmt.Errorf("job %s: release: %w", id, err)
+	}
+	rep.Receipt = rec
+	if rep.Job, err = e.Jobs.Get(ctx, id); err != nil {
+		return rep, err
+	}
 	return rep, nil
+}
+
+// gateRequest assembles what the output gate needs to release a succeeded job's outputs.
+func (e *Enclave) gateRequest(ctx context.Context, j *job.Job, c *Cohort, res *runner.Result) (gate.Request, error) {
+	st, err := e.Jobs.Status(ctx, j.ID)
+	if err != nil {
+		return gate.Request{}, err
+	}
+	bank, err := e.Jobs.Party(ctx, j.Bank)
+	if err != nil {
+		return gate.Request{}, fmt.Errorf("job %s: the bank's key: %w", j.ID, err)
+	}
+	req := gate.Request{
+		Job: j, Approvals: st, Bank: bank.PublicIdentity,
+		Dataset:             gate.DatasetRef{Name: c.Dataset.Name, Version: fmt.Sprint(c.Dataset.Version), ManifestHash: c.Dataset.Hash()},
+		AuthorizationDigest: c.AuthorizationDigest,
+		Cohort:              gate.CohortSummary{Total: len(c.Subjects), Train: c.Train, Test: c.Test},
+		Plugin:              res.Digest.String(),
+		Run: gate.RunSummary{Reason: string(res.Reason), SandboxMode: res.SandboxMode.String(),
+			Weakened: res.Weakened != 0, WallTime: res.Wall},
+		Output: res.Output,
+		Eval: &gate.Evaluation{Features: c.Features, TrainX: ColumnMajor(c.XTrain), TestX: ColumnMajor(c.XTest),
+			TrainY: c.YTrain, TestY: c.YTest, Subjects: c.Subjects},
+	}
+	for _, l := range res.Layers.Each() {
+		req.Run.Layers = append(req.Run.Layers, l.String())
+	}
+	if res.HE != nil {
+		req.Run.Refreshes = res.HE.Refreshes
+		if res.HE.Keys != nil {
+			req.Decrypt = res.HE.Keys.DecryptSlot0
+		}
+	}
+	return req, nil
 }
 
 // fieldKeys returns the dataset columns a manifest requests: its fields' catalog keys.

@@ -13,10 +13,14 @@ import (
 
 	"insitu/connectors/ident"
 	"insitu/connectors/synthetic"
+	"insitu/enclave/audit"
 	"insitu/enclave/cohort"
 	"insitu/enclave/consent"
+	"insitu/enclave/gate"
+	"insitu/enclave/he"
 	"insitu/enclave/job"
 	"insitu/enclave/job/manifest"
+	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
 	"insitu/enclave/runner"
 	"insitu/enclave/sandbox"
@@ -191,7 +195,7 @@ func TestRunJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Job.State != job.Succeeded {
+	if rep.Job.State != job.Released {
 		t.Fatalf("job ended %s: %s (run: %v)", rep.Job.State, rep.Job.Reason, rep.Run)
 	}
 	if rep.Run == nil || rep.Run.Reason != runner.ReasonCompleted || rep.Run.Output.Weights == nil {
@@ -206,6 +210,56 @@ func TestRunJob(t *testing.T) {
 	if len(steps) < 3 {
 		t.Fatalf("progress: %q", steps)
 	}
+	checkReleased(t, l, rep)
+}
+
+// checkReleased checks that a job's outputs were released through the gate: the job is released,
+// the receipt verifies offline with public keys and the stewards' approvals, and the sealed result
+// opens with the bank's key only and matches the receipt.
+func checkReleased(t *testing.T, l *lab, rep *RunReport) *gate.Bundle {
+	t.Helper()
+	ctx := context.Background()
+	if rep.Refusal != nil {
+		t.Fatalf("the gate refused the release: %v", rep.Refusal)
+	}
+	if rep.Receipt == nil || rep.Job.State != job.Released {
+		t.Fatalf("job %s, receipt %v", rep.Job.State, rep.Receipt)
+	}
+	sealed, receipt, err := l.e.Gate.Result(ctx, rep.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stewards []keys.PublicIdentity
+	for _, s := range l.stewards {
+		stewards = append(stewards, s.Public())
+	}
+	r, err := gate.VerifyReceipt(receipt, l.e.Identity.Public(), gate.VerifyOptions{Stewards: stewards})
+	if err != nil {
+		t.Fatalf("receipt: %v", err)
+	}
+	if r.ManifestHash != rep.Job.ManifestHash || r.Cohort.Total != len(rep.Cohort.Subjects) || len(r.Approvals) != 2 ||
+		r.AuthorizationDigest != rep.Cohort.AuthorizationDigest || r.Dataset.ManifestHash != rep.Cohort.Dataset.Hash() {
+		t.Fatalf("receipt does not describe the job: %+v", r)
+	}
+	b, err := gate.OpenResult(sealed, l.bank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Check(r); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Scores) != len(rep.Cohort.Subjects) || b.Metrics["auc"] < 0.6 {
+		t.Fatalf("bundle: %d scores for %d subjects, metrics %v", len(b.Scores), len(rep.Cohort.Subjects), b.Metrics)
+	}
+	if _, err := gate.OpenResult(sealed, l.stewards[0]); err == nil {
+		t.Fatal("a steward opened the bank's result")
+	}
+	// The audit log verifies, with the receipt's head as a known head.
+	ar, err := l.e.VerifyAudit(ctx, []audit.Head{r.Audit})
+	if err != nil || ar.Err() != nil {
+		t.Fatalf("audit: %v %v", err, ar.Err())
+	}
+	return b
 }
 
 // submitAndApprove signs m as the lab's bank, submits it and has both stewards approve it.
@@ -267,5 +321,55 @@ func TestRunApprovedFailsWithReason(t *testing.T) {
 	j, err := l.e.Jobs.Get(context.Background(), id)
 	if err != nil || j.State != job.Failed {
 		t.Fatalf("stored job: %v, %v", j, err)
+	}
+}
+
+// testInsecureLogN11 is a small CKKS set for tests of the HE path (far below 128-bit security): the
+// real-only ring of degree 2^11 with the seven levels plugins/helr's degree-7 sigmoid needs.
+var testInsecureLogN11 = he.Literal{LogN: 11, LogQ: []int{55, 40, 40, 40, 40, 40, 40, 40}, LogP: []int{61},
+	LogDefaultScale: 40, RealOnly: true, InsecureForTesting: true}
+
+// TestRunHEJob runs an HE logistic-regression job of plugins/helr: the plugin sees only ciphertexts,
+// the gate decrypts the declared weights, verifies them against the enclave's optimum and
+// releases them with scores the enclave computed.
+func TestRunHEJob(t *testing.T) {
+	if binDir == "" {
+		t.Skip("running a job starts a sandboxed plugin: it needs root on Linux (CI runs it so)")
+	}
+	ctx := context.Background()
+	l := newLab(t, 1500)
+	bin, err := os.Open(filepath.Join(binDir, "helr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "helr", Uploader: l.bank.Name})
+	bin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := submitAndApprove(t, l, l.heManifest(t, pinfo.Digest, linfo.Digest))
+	params, err := he.NewParameters(testInsecureLogN11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.e.RunJob(ctx, id, RunOptions{
+		Sandbox:  sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 3 * time.Minute}},
+		TempDir:  l.dir,
+		Now:      func() time.Time { return synthetic.DefaultAsOf },
+		HEParams: &params,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Run == nil || rep.Run.HE == nil || rep.Run.HE.Refreshes != (len(rep.Cohort.Features)+1)*5 {
+		t.Fatalf("run %v: want (features+1)·(iterations−1) refreshes", rep.Run)
+	}
+	b := checkReleased(t, l, rep)
+	if b.Gate.Result != gate.VerdictVerified || len(b.Weights.Values) != len(rep.Cohort.Features) {
+		t.Fatalf("bundle verdict %+v, weights %+v", b.Gate, b.Weights)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
 	"insitu/enclave/sandbox"
+	"insitu/modeling/features"
 	"insitu/plugins/sdk"
 )
 
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 			if err != nil {
 				goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 			}
-			cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/logreg")
+			cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/logreg", "insitu/plugins/helr")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "go build the reference plugin: %v\n%s", err, out)
@@ -154,6 +155,28 @@ func (l *lab) fields(n int) []manifest.Field {
 		}
 	}
 	return out
+}
+
+// heManifest is an HE logistic-regression job of the lab's bank: every field standardised and
+// clipped, so that every input is bounded.
+func (l *lab) heManifest(t *testing.T, plugin pluginstore.Digest, labels string) *manifest.Manifest {
+	t.Helper()
+	m := l.manifest(t, plugin, labels)
+	m.Mode = sdk.ModeHE
+	m.Model.Hyperparameters = map[string]any{"iterations": 6, "l2": 0.01}
+	for i := range m.Fields {
+		m.Fields[i].Steps = []features.Step{
+			{Impute: &features.Impute{Strategy: features.ImputeMedian}},
+			{Scale: &features.Scale{Method: features.ScaleStandard}},
+			{Clip: &features.Clip{Min: ptr(-4.0), Max: ptr(4.0)}},
+		}
+	}
+	m.Outputs = manifest.Outputs{Weights: &manifest.WeightsOutput{MaxWeights: 64, MaxAbs: 16},
+		Scores: &manifest.ScoresOutput{}, Metrics: &manifest.MetricsOutput{Names: []string{"auc", "ks"}}}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // manifest is a plaintext-public logistic-regression job of the lab's bank.

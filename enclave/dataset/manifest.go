@@ -243,3 +243,15 @@ func (s *Store) loadManifest(ctx context.Context, name string, version int) (*Ma
 	}
 	return &m, nil
 }
+
+// Hash returns "sha256:" and the hex SHA-256 of the manifest's JSON encoding: what a receipt names
+// the dataset version by. The manifest holds the hashes of every part, so the hash commits to the
+// data too.
+func (m *Manifest) Hash() string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("dataset: manifest does not encode: " + err.Error()) // every field is plain data
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

@@ -153,16 +153,9 @@ func declaredWeights(r Request) (*Weights, *RefusalError) {
 	if len(o.Scores) > 0 && m.Outputs.Scores == nil {
 		return nil, refuse(CodeUndeclaredOutput, "the output holds scores, which the manifest does not declare")
 	}
-	if len(o.Metrics) > 0 {
-		if m.Outputs.Metrics == nil {
-			return nil, refuse(CodeUndeclaredOutput, "the output holds metrics, which the manifest does not declare")
-		}
-		for name := range o.Metrics {
-			if !slices.Contains(m.Outputs.Metrics.Names, name) {
-				return nil, refuse(CodeUndeclaredOutput, fmt.Sprintf("the output holds the metric %q, which the manifest does not declare", name))
-			}
-		}
-	}
+	// The plugin's own metrics are training figures it computed as it pleased: they are a free channel
+	// and never leave. The released metrics are the enclave's, on the held-out rows (step 5), so a
+	// plugin's metrics are dropped here whatever their names, not refused.
 	if m.Outputs.Weights == nil {
 		return nil, refuse(CodeWeightsMissing, "the gate releases linear models only, and computes every score from released weights: the manifest must declare outputs.weights")
 	}
