@@ -126,6 +126,8 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/v1/audit/verify", Roles: overseers, MaxBody: LimitJSON, Summary: "verify the audit log", handle: (*Server).auditVerify},
 	{Method: "POST", Pattern: "/v1/audit/checkpoint", Roles: overseers, Summary: "sign a checkpoint of the head", handle: (*Server).auditCheckpoint},
 
+	{Method: "POST", Pattern: "/v1/psi", Roles: []string{RoleBank}, MaxBody: LimitPSI, Summary: "one message of private set intersection (body and answer: package psi's binary messages)", handle: (*Server).psiHandle},
+
 	{Method: "GET", Pattern: "/v1/datasets", Roles: jobViewers, Owner: OwnDatasets, Summary: "list dataset versions", handle: (*Server).listDatasets},
 	{Method: "GET", Pattern: "/v1/datasets/{name}/{version}", Roles: stewards, Summary: "a dataset version's manifest and quality report", handle: (*Server).showDataset},
 }

@@ -18,6 +18,7 @@ import (
 	"insitu/enclave/consent"
 	"insitu/enclave/job"
 	"insitu/enclave/keys"
+	"insitu/enclave/psi"
 )
 
 // roleState is what the route × role test shares between its cases.
@@ -189,6 +190,10 @@ var cases = map[string]routeCase{
 	"POST /v1/audit/verify":     {fixed("/v1/audit/verify"), all5(no, no, ok, no, ok)},
 	"POST /v1/audit/checkpoint": {fixed("/v1/audit/checkpoint"), all5(no, no, ok, no, ok)},
 	"GET /v1/datasets":          {fixed("/v1/datasets"), all5(ok, ok, ok, ok, no)},
+	"POST /v1/psi": {func(_ *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
+		b, _ := (&psi.Message{Type: psi.TypeOpen, Open: &psi.Open{Dataset: f.ds.Name, Purpose: string(consent.PurposeModelDevelopment)}}).MarshalBinary()
+		return "/v1/psi", b
+	}, all5(ok, ok, no, no, no)},
 	"GET /v1/datasets/{name}/{version}": {func(_ *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
 		return fmt.Sprintf("/v1/datasets/%s/%d", f.ds.Name, f.ds.Version), nil
 	}, all5(no, no, ok, no, no)},

@@ -22,6 +22,7 @@ import (
 	"insitu/enclave"
 	"insitu/enclave/audit"
 	"insitu/enclave/job"
+	"insitu/enclave/psi"
 )
 
 // ResultSource hands out a released job's sealed result and receipt: the output gate
@@ -66,6 +67,7 @@ type Server struct {
 	flight  prometheus.Gauge
 	mux     *http.ServeMux
 	routes  []Route
+	psi     *psi.Server // the PSI session store
 
 	done      chan struct{} // closed when the server shuts down
 	closeOnce sync.Once
@@ -113,6 +115,7 @@ func New(e *enclave.Enclave, o Options) *Server {
 	s.flight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "insitu_api_requests_in_flight", Help: "API requests being served."})
 	s.reg.MustRegister(s.reqs, s.lat, s.authErr, s.flight, &jobsCollector{s: s},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.psi = psi.NewServer(psi.DatasetSource{Datasets: e.Datasets, Consent: e.Consent}, psi.Options{Now: o.Now})
 	s.mux = http.NewServeMux()
 	for _, rt := range routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
