@@ -446,7 +446,9 @@ func woeDist(gs []group, mg, mb, alpha float64) func(a, b group) float64 {
 			m++
 		}
 	}
-	woe := func(g group) float64 { return math.Log(((g.g + alpha) / (G + m*alpha)) / ((g.b + alpha) / (B + m*alpha))) }
+	woe := func(g group) float64 {
+		return math.Log(((g.g + alpha) / (G + m*alpha)) / ((g.b + alpha) / (B + m*alpha)))
+	}
 	return func(a, b group) float64 { return math.Abs(woe(a) - woe(b)) }
 }
 
