@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"testing"
 
@@ -236,5 +237,27 @@ func TestOptionAndProviderErrors(t *testing.T) {
 	}
 	if _, err := NewExact(X, make([]float64, len(y)-0), Cuts{Names: []string{"a", "b", "c"}, Edges: [][]float64{{2, 1}, nil, nil}}); !errors.Is(err, ErrCuts) {
 		t.Errorf("descending cuts: %v", err)
+	}
+}
+
+// Noisy sums (negative Hessians included) must still give a valid model with finite leaves that
+// split only at declared edges.
+func TestTrainOnNoisyHistograms(t *testing.T) {
+	X, y, _ := loadFixture(t)
+	ex, err := NewExact(X, y, QuantileCuts(X, []string{"x0", "x1", "x2"}, 256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.NumTrees, o.MinChildWeight = 20, 0
+	m, err := Train(context.Background(), &simulatedNoiseProvider{Exact: ex, sigma: 5, rng: rand.New(rand.NewPCG(3, 3))}, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := m.Stats(); d > o.MaxDepth {
+		t.Errorf("depth %d", d)
 	}
 }
