@@ -159,6 +159,18 @@ expires: `+time.Now().AddDate(0, 1, 0).UTC().Format(time.RFC3339)+"\n")
 		}
 	}
 
+	// The usage report lists the release under the shareholders category (2); the dataset is not in
+	// this data directory, so no provider is known.
+	if r := run("report", "usage", "--category", "2", "--format", "csv"); !strings.Contains(r.stdout, id+",bank-a,credit_approval,sme-credit,3,shareholders_and_contributions,shareholders_and_contributions.shareholder_count,,300,") {
+		t.Errorf("report usage: %s", r)
+	}
+	if r := run("report", "usage", "--provider", "tax-bureau", "--format", "md"); !strings.Contains(r.stdout, "0 jobs") {
+		t.Errorf("report usage of another provider: %s", r)
+	}
+	if r := insitu(t, tmp, nil, append([]string{"report", "usage", "--format", "md"}, flags...)...); r.code != 2 {
+		t.Errorf("report usage without a provider or category: %s", r)
+	}
+
 	// The audit log verifies with the receipt; a copy from before the release does not.
 	if r := run("audit", "verify", "--receipt", "r.json"); !strings.Contains(r.stdout, "ok") {
 		t.Errorf("audit verify: %s", r)

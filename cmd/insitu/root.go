@@ -35,6 +35,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newPartyCmd(),
 		newConfigCmd(),
 		newReceiptCmd(),
+		newReportCmd(),
 		newServeCmd(),
 		newLoginCmd(),
 	)
