@@ -128,14 +128,7 @@ func TestEndToEndTwoBanksTwoStewards(t *testing.T) {
 // TestEndToEndRunAndRelease is the whole story: after the 2-of-2 approval the enclave's worker runs
 // the reference plugin in the sandbox on the synthetic dataset, the output gate releases the result,
 // bank A fetches and opens it and verifies the receipt, and bank B still gets nothing.
-//
-// It runs when INSITU_TEST_E2E_RUN=1: the job executor (RunJob) does not yet hand its outputs to the
-// output gate, and on this fixture the cohort it prepares comes out empty; the integration of the
-// executor with the gate enables it.
 func TestEndToEndRunAndRelease(t *testing.T) {
-	if os.Getenv("INSITU_TEST_E2E_RUN") != "1" {
-		t.Skip("set INSITU_TEST_E2E_RUN=1 once the job executor releases through the output gate")
-	}
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		t.Skip("running a job starts a sandboxed plugin: it needs root on Linux (CI runs it so)")
 	}

@@ -135,6 +135,14 @@ func newFixture(t *testing.T, opts api.Options) *fixture {
 	if f.ds, _, err = f.e.Ingest(ctx, "test", spec, mappings, dataset.IngestOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	af, err := os.Open(filepath.Join(f.synth, "authorizations.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer af.Close()
+	if _, err := f.e.Consent.Import(ctx, "test", "authorizations.csv", af); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range [][3]string{
 		{asBank, keys.RoleBank, f.sum.Bank}, {asOtherBank, keys.RoleBank, "other-bank"},
 		{asSteward, keys.RoleSteward, "steward-1"}, {"steward2", keys.RoleSteward, "steward-2"},
