@@ -11,6 +11,7 @@ import (
 	"insitu/connectors/synthetic"
 	"insitu/enclave"
 	"insitu/enclave/api/client"
+	"insitu/enclave/audit"
 	"insitu/enclave/consent"
 	"insitu/enclave/gate"
 	"insitu/enclave/job"
@@ -173,6 +174,20 @@ func TestEndToEndRunAndRelease(t *testing.T) {
 	if err := b.Check(rc); err != nil {
 		t.Fatal(err)
 	}
+	if rc.Job != id || rc.Bank != f.ids[asBank].Name || len(rc.Approvals) != 2 {
+		t.Fatalf("receipt: job %s bank %s, %d approvals", rc.Job, rc.Bank, len(rc.Approvals))
+	}
+	// The audit log verifies through the API, anchored by the receipt's head.
+	rep, err := f.client(t, asSteward).VerifyAudit(ctx, []audit.Head{rc.Audit})
+	if err != nil || len(rep.Findings) != 0 || rep.Anchored < rc.Audit.Seq {
+		t.Fatalf("audit verify with the receipt's head: %+v, %v", rep, err)
+	}
+	// The steward sees the receipt, not the result.
+	if r, err := f.client(t, asSteward).Receipt(ctx, id); err != nil || string(r) != string(res.Receipt) {
+		t.Fatalf("steward's receipt: %v", err)
+	}
+	_, err = f.client(t, asSteward).Result(ctx, id)
+	wantErr(t, "steward fetches the result", err, client.ErrForbidden)
 	_, err = f.client(t, asOtherBank).Result(ctx, id)
 	wantErr(t, "bank B fetches the released result", err, client.ErrNotFound)
 	if _, err := gate.OpenResult(res.Sealed, f.ids[asOtherBank]); err == nil {
