@@ -12,8 +12,9 @@
 // the data) at the first step that fails; a refused job stays succeeded and unreleased, and the
 // refusal is audited (KindRefusal):
 //
-//  1. Declared shape: only the outputs the job's manifest declares; weights named exactly as the
-//     cohort's features, in order; finite; every weight and the intercept within max_abs.
+//  1. Declared shape: only the outputs the job's manifest declares (the plugin's own metrics are
+//     dropped, whatever their names); weights named exactly as the cohort's features, in order;
+//     finite; every weight and the intercept within max_abs.
 //  2. HE mode: only the ciphertexts of the declared weights are decrypted, "weight/<feature>" and
 //     "intercept" (CiphertextWeightPrefix, CiphertextIntercept); a job whose output holds any other
 //     ciphertext, or plaintext weights, is refused before anything is decrypted.
