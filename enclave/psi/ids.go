@@ -129,3 +129,29 @@ func (f *IDFile) invalid(e *RowError) {
 		f.Invalid = append(f.Invalid, e)
 	}
 }
+
+// FilterRows copies the header of the CSV file r and the data rows (numbered from 1, as in IDFile)
+// that keep reports true to w, field for field: with the rows of the matched identifiers, a bank's
+// label file becomes the label file of the intersection.
+func FilterRows(w io.Writer, r io.Reader, keep func(row int64) bool) error {
+	cr := csv.NewReader(bufio.NewReader(r))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	cw := csv.NewWriter(w)
+	for row := int64(0); ; row++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrIDFile, err)
+		}
+		if row == 0 || keep(row) {
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
