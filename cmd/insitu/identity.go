@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"insitu/enclave/api"
 	"insitu/enclave/datadir"
 	"insitu/enclave/keys"
 )
@@ -14,7 +15,7 @@ func newIdentityCmd() *cobra.Command {
 	var ef enclaveFlags
 	cmd := &cobra.Command{
 		Use:   "identity",
-		Short: "Print the enclave's public identity (JSON), which banks use to seal data to the enclave and verify its receipts",
+		Short: "Print the enclave's public identity (JSON), which banks use to seal data to the enclave and verify its receipts, and its TLS certificate's fingerprint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if ef.dataDir == "" {
@@ -33,6 +34,12 @@ func newIdentityCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "fingerprint", id.Public().Fingerprint())
+			// The API's TLS certificate, made here if insitu serve has not run yet: clients pin it.
+			_, tlsFP, err := api.LoadOrCreateCert(d)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "tls certificate", tlsFP)
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
 			return err
 		},
