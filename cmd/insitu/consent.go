@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +26,7 @@ func newConsentCmd() *cobra.Command {
 
 func newConsentImportCmd() *cobra.Command {
 	var ef enclaveFlags
+	var rf remoteFlags
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Import authorization records from CSV, all or nothing",
@@ -35,6 +37,22 @@ with the same terms are counted as unchanged, so an import can be repeated. The 
 without the identifiers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := remote(&ef, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				data, err := os.ReadFile(args[0])
+				if err != nil {
+					return err
+				}
+				res, err := c.ImportConsent(cmd.Context(), filepath.Base(args[0]), data)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rows, %d authorizations added, %d already recorded (audit record %d)\n",
+					args[0], res.Rows, res.Added, res.Unchanged, res.AuditSeq)
+				return nil
+			}
 			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
 				f, err := os.Open(args[0])
 				if err != nil {
@@ -57,58 +75,90 @@ without the identifiers.`,
 
 func newConsentCountsCmd() *cobra.Command {
 	var ef enclaveFlags
+	var rf remoteFlags
 	var grantee string
 	cmd := &cobra.Command{
 		Use:   "counts",
 		Short: "Count authorizations per bank and status (current, not yet valid, expired, revoked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c, err := remote(&ef, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				cs, err := c.ConsentCounts(cmd.Context(), grantee)
+				if err != nil {
+					return err
+				}
+				return writeCounts(cmd, cs)
+			}
 			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
 				cs, err := e.Consent.Counts(ctx, grantee, time.Now())
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "bank\tauthorizations\tsubjects\tcurrently authorized subjects\tcurrent\tnot yet valid\texpired\trevoked")
-				for _, c := range cs {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Grantee, c.Authorizations, c.Subjects, c.CurrentSubjects,
-						c.Current, c.NotYetValid, c.Expired, c.Revoked)
-				}
-				return tw.Flush()
+				return writeCounts(cmd, cs)
 			})
 		},
 	}
 	ef.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&grantee, "bank", "", "only this bank")
 	return cmd
 }
 
+func writeCounts(cmd *cobra.Command, cs []consent.BankCounts) error {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "bank\tauthorizations\tsubjects\tcurrently authorized subjects\tcurrent\tnot yet valid\texpired\trevoked")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Grantee, c.Authorizations, c.Subjects, c.CurrentSubjects,
+			c.Current, c.NotYetValid, c.Expired, c.Revoked)
+	}
+	return tw.Flush()
+}
+
 func newConsentListCmd() *cobra.Command {
 	var ef enclaveFlags
+	var rf remoteFlags
 	var f consent.Filter
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List authorizations (identifiers masked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c, err := remote(&ef, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				as, err := c.ListConsent(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				return writeAuthorizations(cmd, as)
+			}
 			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
 				as, err := e.Consent.List(ctx, f)
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "id\tsubject\tbank\tpurpose\tvalid\tstatus\titems")
-				for _, a := range as {
-					fmt.Fprintf(tw, "%d\t%s %s\t%s\t%s\t%s..%s\t%s\t%d items\n", a.ID, a.IDType, a.Subject, a.Grantee, a.Purpose,
-						a.ValidFrom, a.ValidUntil, a.Status, len(a.Items))
-				}
-				return tw.Flush()
+				return writeAuthorizations(cmd, as)
 			})
 		},
 	}
 	ef.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&f.Grantee, "bank", "", "only this bank's")
 	cmd.Flags().Int64Var(&f.AfterID, "after", 0, "start after this id")
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many")
 	return cmd
+}
+
+func writeAuthorizations(cmd *cobra.Command, as []consent.Authorization) error {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "id\tsubject\tbank\tpurpose\tvalid\tstatus\titems")
+	for _, a := range as {
+		fmt.Fprintf(tw, "%d\t%s %s\t%s\t%s\t%s..%s\t%s\t%d items\n", a.ID, a.IDType, a.Subject, a.Grantee, a.Purpose,
+			a.ValidFrom, a.ValidUntil, a.Status, len(a.Items))
+	}
+	return tw.Flush()
 }

@@ -29,6 +29,7 @@ func newPartyCmd() *cobra.Command {
 		Short: "Register, list and remove the parties whose keys sign manifests and approvals",
 	}
 	var f enclaveFlags
+	var rf remoteFlags
 	add := &cobra.Command{
 		Use:   "add FILE.pub.json",
 		Short: "Register a party's public identity (from insitu keys new)",
@@ -41,6 +42,17 @@ func newPartyCmd() *cobra.Command {
 			pub, err := keys.ParsePublic(data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				p, err := c.AddParty(cmd.Context(), pub)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "registered %s %s, fingerprint %s\n", p.Role, p.Name, p.Fingerprint)
+				return nil
 			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				p, err := e.Jobs.AddParty(ctx, localActor, pub)
@@ -57,6 +69,21 @@ func newPartyCmd() *cobra.Command {
 		Short: "List the registered parties",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				ps, err := c.ListParties(cmd.Context())
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "NAME\tROLE\tFINGERPRINT\tADDED")
+				for _, p := range ps {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Role, p.Fingerprint, p.AddedAt.Format(time.RFC3339))
+				}
+				return w.Flush()
+			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				ps, err := e.Jobs.ListParties(ctx)
 				if err != nil {
@@ -76,6 +103,16 @@ func newPartyCmd() *cobra.Command {
 		Short: "End a party's registration",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				if err := c.RemoveParty(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
+				return nil
+			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				if err := e.Jobs.RemoveParty(ctx, localActor, args[0]); err != nil {
 					return err
@@ -87,6 +124,7 @@ func newPartyCmd() *cobra.Command {
 	}
 	for _, c := range []*cobra.Command{add, list, remove} {
 		f.register(c)
+		rf.register(c)
 	}
 	cmd.AddCommand(add, list, remove)
 	return cmd

@@ -131,7 +131,7 @@ func newLabelsCmd() *cobra.Command {
 		Use:   "labels",
 		Short: "Seal a bank's label file to the enclave, or check a sealed one inside it",
 	}
-	cmd.AddCommand(newLabelsSealCmd(), newLabelsCheckCmd())
+	cmd.AddCommand(newLabelsSealCmd(), newLabelsCheckCmd(), newLabelsUploadCmd(), newLabelsListCmd())
 	return cmd
 }
 

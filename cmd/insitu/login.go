@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"insitu/enclave/api"
 	"insitu/enclave/api/client"
 	"insitu/enclave/datadir"
-	"insitu/enclave/job"
 )
 
 // profile is what insitu login writes: where the enclave is, its pinned certificate and the party's
@@ -143,76 +141,4 @@ against the API; pass --data-dir to work on a local data directory instead.`,
 // (when --data-dir or $INSITU_DATA_DIR names one and no --enclave or --profile is given).
 func remote(ef *enclaveFlags, rf *remoteFlags) (*client.Client, error) {
 	return rf.client(ef.dataDir != "")
-}
-
-func newJobWatchCmd() *cobra.Command {
-	var rf remoteFlags
-	cmd := &cobra.Command{
-		Use:   "watch ID",
-		Short: "Follow a job's state on the enclave until it ends (through the API)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := rf.client(false)
-			if err != nil {
-				return err
-			}
-			if c == nil {
-				return usageErrorf("no enclave: run insitu login or pass --enclave")
-			}
-			defer c.Close()
-			j, err := c.Job(cmd.Context(), args[0])
-			for err == nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", time.Now().Format(time.TimeOnly), j.State, j.Reason)
-				switch j.State {
-				case job.Rejected, job.Failed, job.Cancelled, job.Released:
-					return nil
-				}
-				from := j.State
-				for err == nil && j.State == from {
-					j, err = c.Watch(cmd.Context(), args[0], from, api.MaxWatch)
-				}
-			}
-			return err
-		},
-	}
-	rf.register(cmd)
-	return cmd
-}
-
-func newJobResultCmd() *cobra.Command {
-	var rf remoteFlags
-	var out string
-	cmd := &cobra.Command{
-		Use:   "result ID --out PREFIX",
-		Short: "Fetch a released job's sealed result and receipt (PREFIX.sealed, PREFIX.receipt.json)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return usageErrorf("pass --out")
-			}
-			c, err := rf.client(false)
-			if err != nil {
-				return err
-			}
-			if c == nil {
-				return usageErrorf("no enclave: run insitu login or pass --enclave")
-			}
-			defer c.Close()
-			res, err := c.Result(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if err := writeNew(out+".sealed", res.Sealed, 0o600); err != nil {
-				return err
-			}
-			if err := writeNew(out+".receipt.json", res.Receipt, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s.sealed (%d bytes), %s.receipt.json\n", args[0], out, len(res.Sealed), out)
-			return nil
-		},
-	}
-	rf.register(cmd)
-	cmd.Flags().StringVar(&out, "out", "", "the prefix of the files to create")
-	return cmd
 }

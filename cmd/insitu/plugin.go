@@ -33,6 +33,7 @@ func (f *enclaveFlags) openPluginStore() (*pluginstore.Store, error) {
 
 func newPluginUploadCmd() *cobra.Command {
 	var ef enclaveFlags
+	var rf remoteFlags
 	var name, uploader string
 	cmd := &cobra.Command{
 		Use:   "upload FILE",
@@ -42,6 +43,29 @@ the job runs, the enclave copies the stored bytes into a sealed in-memory file, 
 there and executes exactly those bytes. Build a plugin with CGO_ENABLED=0 go build.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				name = filepath.Base(args[0])
+			}
+			if c, err := remote(&ef, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				up, err := c.UploadPlugin(cmd.Context(), f, name)
+				if err != nil {
+					return err
+				}
+				state := "stored"
+				if up.Existed {
+					state = "already stored"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s, %d bytes)\n", state, up.Digest, up.Name, up.Size)
+				return nil
+			}
 			e, err := ef.openEnclave(cmd.Context())
 			if err != nil {
 				return err
@@ -52,9 +76,6 @@ there and executes exactly those bytes. Build a plugin with CGO_ENABLED=0 go bui
 				return err
 			}
 			defer f.Close()
-			if name == "" {
-				name = filepath.Base(args[0])
-			}
 			info, existed, err := e.UploadPlugin(cmd.Context(), f, pluginstore.Meta{Uploader: uploader, Name: name})
 			if err != nil {
 				return err
@@ -68,25 +89,36 @@ there and executes exactly those bytes. Build a plugin with CGO_ENABLED=0 go bui
 		},
 	}
 	ef.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "a name to show beside the digest (default: the file name)")
-	cmd.Flags().StringVar(&uploader, "uploader", localUser(), "who uploads it, recorded with the plugin")
+	cmd.Flags().StringVar(&uploader, "uploader", localUser(), "who uploads it, recorded with the plugin (local data directory only; through the API, the signing party)")
 	return cmd
 }
 
 func newPluginListCmd() *cobra.Command {
 	var ef enclaveFlags
+	var rf remoteFlags
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the stored plugins",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := ef.openPluginStore()
-			if err != nil {
+			var infos []pluginstore.Info
+			if c, err := remote(&ef, &rf); err != nil {
 				return err
-			}
-			infos, err := s.List(cmd.Context())
-			if err != nil {
-				return err
+			} else if c != nil {
+				defer c.Close()
+				if infos, err = c.ListPlugins(cmd.Context()); err != nil {
+					return err
+				}
+			} else {
+				s, err := ef.openPluginStore()
+				if err != nil {
+					return err
+				}
+				if infos, err = s.List(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			if len(infos) == 0 {
@@ -102,6 +134,7 @@ func newPluginListCmd() *cobra.Command {
 		},
 	}
 	ef.register(cmd)
+	rf.register(cmd)
 	return cmd
 }
 

@@ -145,4 +145,3 @@ func runServe(ctx context.Context, ef *enclaveFlags, cfg serveConfig, log *slog.
 	}
 	return nil
 }
-

@@ -77,7 +77,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request, c *Caller) er
 		if err != nil {
 			return errorf(http.StatusBadRequest, CodeInvalid, err.Error())
 		}
-		dm, _, err := s.e.Datasets.Show(r.Context(), m.Dataset.Name, v)
+		dm, err := s.e.Datasets.Manifest(r.Context(), m.Dataset.Name, v)
 		if err != nil {
 			return err
 		}
