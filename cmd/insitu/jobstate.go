@@ -136,6 +136,7 @@ func newConfigCmd() *cobra.Command {
 		Short: "Show and change the stewards' settings (" + job.SettingQuorum + ", " + job.SettingMinCohort + ")",
 	}
 	var f enclaveFlags
+	var rf remoteFlags
 	set := &cobra.Command{
 		Use:   "set KEY VALUE",
 		Short: "Set a setting to a positive integer",
@@ -144,6 +145,16 @@ func newConfigCmd() *cobra.Command {
 			v, err := strconv.Atoi(args[1])
 			if err != nil {
 				return usageErrorf("%s: %q is not an integer", args[0], args[1])
+			}
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				if err := c.SetSetting(cmd.Context(), args[0], v); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s = %d\n", args[0], v)
+				return nil
 			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				if err := e.Jobs.SetSetting(ctx, localActor, args[0], v); err != nil {
@@ -159,6 +170,22 @@ func newConfigCmd() *cobra.Command {
 		Short: "Print a setting",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := remote(&f, &rf); err != nil {
+				return err
+			} else if c != nil {
+				defer c.Close()
+				sts, err := c.Settings(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, st := range sts {
+					if st.Key == args[0] {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s = %d\n", st.Key, st.Value)
+						return nil
+					}
+				}
+				return usageErrorf("no setting %s", args[0])
+			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				v, err := e.Jobs.Setting(ctx, args[0])
 				if err != nil {
@@ -171,6 +198,8 @@ func newConfigCmd() *cobra.Command {
 	}
 	f.register(set)
 	f.register(get)
+	rf.register(set)
+	rf.register(get)
 	cmd.AddCommand(set, get)
 	return cmd
 }

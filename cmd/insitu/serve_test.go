@@ -73,6 +73,12 @@ func TestServeLoginAndJobsOverTheAPI(t *testing.T) {
 		return profile
 	}
 	bankA, bankB, steward := login("bank-a"), login("bank-b"), login("steward-1")
+	if r := mustRun(t, tmp, nil, "config", "get", "cohort.min_size", "--profile", steward); !strings.Contains(r.stdout, "cohort.min_size = 100") {
+		t.Fatalf("config get: %s", r)
+	}
+	if r := insitu(t, tmp, nil, "config", "set", "approvals.quorum", "2", "--profile", bankA); r.code == 0 || !strings.Contains(r.stderr, "forbidden") {
+		t.Fatalf("a bank sets the quorum: %s", r)
+	}
 	if r := insitu(t, tmp, nil, "login", "--enclave", addr, "--fingerprint", "SHA256:"+strings.Repeat("0", 64), "--key", "bank-a.key", "--profile", "x.json"); r.code == 0 || !strings.Contains(r.stderr, "fingerprint") {
 		t.Fatalf("login with a wrong pin: %s", r)
 	}
