@@ -106,7 +106,7 @@ func (c *clock) set(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newFixture(t *testing.T, opts api.Options) *fixture {
+func newFixture(t testing.TB, opts api.Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "insitu-api-")
@@ -198,7 +198,7 @@ func newFixture(t *testing.T, opts api.Options) *fixture {
 }
 
 // client returns an API client signing as the caller labelled who.
-func (f *fixture) client(t *testing.T, who string) *client.Client {
+func (f *fixture) client(t testing.TB, who string) *client.Client {
 	t.Helper()
 	c, err := client.New(client.Config{URL: f.url, Fingerprint: f.fp, Identity: f.ids[who]})
 	if err != nil {
