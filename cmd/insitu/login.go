@@ -8,14 +8,16 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"insitu/enclave/api"
 	"insitu/enclave/api/client"
 	"insitu/enclave/datadir"
+	"insitu/enclave/keys"
 )
 
 // profile is what insitu login writes: where the enclave is, its pinned certificate and the party's
-// key file. Its passphrase is never stored: it comes from INSITU_KEY_PASSPHRASE.
+// key file. Its passphrase is never stored: it comes from INSITU_KEY_PASSPHRASE or a prompt.
 type profile struct {
 	Enclave     string `json:"enclave"`
 	Fingerprint string `json:"fingerprint"`
@@ -79,7 +81,7 @@ func (f *remoteFlags) client(useLocal bool) (*client.Client, error) {
 	if p.Fingerprint == "" || p.KeyFile == "" {
 		return nil, usageErrorf("with --enclave pass --fingerprint and --key (or run insitu login)")
 	}
-	id, err := readStewardKey(p.KeyFile)
+	id, err := readPartyKey(p.KeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +95,8 @@ func newLoginCmd() *cobra.Command {
 		Short: "Check that the enclave knows the party's key and write a profile the other commands use",
 		Long: `login calls the enclave with the party's key (passphrase from $` + passphraseEnv + `), pinning its
 certificate by the fingerprint insitu serve printed, and writes a profile (mode 0600) holding the
-address, the fingerprint and the key file's path. Commands such as insitu job submit then work
+address, the fingerprint and the key file's path (never the passphrase: it is asked for at a
+terminal when $` + passphraseEnv + ` is unset). Commands such as insitu job submit then work
 against the API; pass --data-dir to work on a local data directory instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -141,4 +144,33 @@ against the API; pass --data-dir to work on a local data directory instead.`,
 // (when --data-dir or $INSITU_DATA_DIR names one and no --enclave or --profile is given).
 func remote(ef *enclaveFlags, rf *remoteFlags) (*client.Client, error) {
 	return rf.client(ef.dataDir != "")
+}
+
+// readPartyKey reads a party key file. A passphrase-protected file takes its passphrase from
+// INSITU_KEY_PASSPHRASE or, when that is unset and standard input is a terminal, from a prompt.
+func readPartyKey(path string) (*keys.Identity, error) {
+	if path == "" {
+		return nil, usageErrorf("no party key file: pass --key or run insitu login")
+	}
+	kd, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pass := []byte(os.Getenv(passphraseEnv))
+	var head struct {
+		KDF string `json:"kdf"`
+	}
+	if len(pass) == 0 && json.Unmarshal(kd, &head) == nil && head.KDF == "scrypt" && term.IsTerminal(int(os.Stdin.Fd())) {
+		fmt.Fprintf(os.Stderr, "passphrase for %s: ", path)
+		pass, err = term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return nil, err
+		}
+	}
+	id, err := keys.ParsePartyFile(kd, pass)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return id, nil
 }
