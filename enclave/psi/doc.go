@@ -1,9 +1,10 @@
 // Package psi aligns a bank's customers with the platform's subjects by private set intersection
 // (ECDH-PSI over ristretto255) without either side learning the other's other subjects.
 //
-// The bank calls ReadIDs on its identifier file, Client.Open with a Transport to the enclave,
-// then Session.Intersect with the valid identifiers; Result.Matched are its own identifiers that
-// the platform holds and that authorize it. The enclave keeps one Server (the session store) over a
+// The bank calls Client.Open with a Transport to the enclave (client.PSITransport over the API),
+// ReadIDs on its identifier file with the session's Kind, then Session.Intersect with the valid
+// identifiers; Result.Matched are its own identifiers that the platform holds and that authorize
+// it, and FilterRows writes their rows of the file. The enclave keeps one Server (the session store) over a
 // Source — DatasetSource, the dataset store and the authorization registry — and answers each
 // message with Server.Handle; Local connects both in one process.
 //
