@@ -25,6 +25,9 @@ type RunOptions struct {
 	Sandbox sandbox.Spec
 	// TempDir holds the runner's per-run folders; os.TempDir() when empty.
 	TempDir string
+	// Args are the plugin's arguments after argv[0]: e.g. "plugin serve-builtin helr" when the
+	// uploaded binary is insitu itself. Empty for a plugin's own main.
+	Args []string
 	// Now returns the time a job's authorizations are checked at; time.Now when nil.
 	Now func() time.Time
 	// Logger receives the runs' outcomes and the plugins' log lines; nil discards them.
@@ -120,7 +123,7 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	}
 	spec := runner.RunSpec{
 		Plugins: e.Plugins, Digest: digest, Mode: m.Mode,
-		Sandbox: opts.Sandbox, TempDir: opts.TempDir, Logger: opts.Logger,
+		Sandbox: opts.Sandbox, TempDir: opts.TempDir, Logger: opts.Logger, Args: opts.Args,
 	}
 	if spec.Hyperparameters, err = hyperparameters(m.Model.Hyperparameters); err != nil {
 		return fail("the manifest's hyperparameters: " + err.Error())

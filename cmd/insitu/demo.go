@@ -10,7 +10,7 @@ func newDemoCmd() *cobra.Command {
 	var cfg demo.Config
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the walkthrough on synthetic data: generate, ingest into an encrypted enclave dataset, verify, fit the reference model",
+		Short: "Run the whole story on synthetic data: ingest, a bank's signed HE job, approval, encrypted training in the sandbox, the gate, the receipt",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := demo.Run(cmd.Context(), cfg, cmd.OutOrStdout())
@@ -21,6 +21,7 @@ func newDemoCmd() *cobra.Command {
 	f.IntVar(&cfg.Enterprises, "enterprises", 20000, "number of synthetic enterprises")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of the synthetic data")
 	f.StringVar(&cfg.Dir, "keep", "", "work in this folder (new or empty) and keep it, instead of a temporary one")
-	f.Float64Var(&cfg.Lambda, "lambda", 1, "L2 penalty of the reference logistic regression")
+	f.IntVar(&cfg.Iterations, "iterations", 10, "iterations of the encrypted training")
+	f.BoolVar(&cfg.AllowWeakerSandbox, "allow-weaker-sandbox", false, "DEVELOPMENT ONLY: run the plugin with the sandbox layers this machine offers when the strict sandbox cannot start")
 	return cmd
 }

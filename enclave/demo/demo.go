@@ -1,33 +1,29 @@
-// Package demo runs insitu's walkthrough on synthetic data: it generates a platform's provider data,
-// creates an enclave data directory, ingests the data as an encrypted dataset, verifies it, and fits
-// the plaintext reference model on the bank's labels. Call Run.
+// Package demo runs insitu's whole story on synthetic data: a platform's provider data is ingested
+// into an enclave; a bank uploads its plugin and sealed labels and submits a signed HE job; two
+// stewards review and approve it; the plugin trains logistic regression on encrypted data in the
+// sandbox; the output gate verifies and releases the model; the bank opens its result and checks
+// the receipt, and the audit log verifies. Call Run.
 package demo
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"insitu/connectors"
-	"insitu/connectors/catalog"
-	"insitu/connectors/ident"
 	"insitu/connectors/synthetic"
 	"insitu/enclave"
-	"insitu/enclave/cohort"
 	"insitu/enclave/consent"
 	"insitu/enclave/datadir"
 	"insitu/enclave/dataset"
+	"insitu/enclave/gate"
 	"insitu/enclave/keys"
-	"insitu/modeling/features"
-	"insitu/modeling/logreg"
 	"insitu/modeling/metrics"
 )
 
@@ -40,8 +36,14 @@ type Config struct {
 	// Dir is the working folder; it must not exist or be empty, and is kept. When empty the demo
 	// works in a new temporary folder and removes it at the end.
 	Dir string
-	// Lambda is the L2 penalty of the reference model. Default 1.
-	Lambda float64
+	// Iterations are the HE training's iterations. Default 10.
+	Iterations int
+	// AllowWeakerSandbox runs the plugin with the sandbox layers this machine offers when the strict
+	// sandbox cannot start (not root, no Landlock, …): for development only.
+	AllowWeakerSandbox bool
+	// PluginBinary is a static executable of plugins/helr to upload; when empty the demo uses the
+	// insitu binary itself if it is static, and otherwise builds plugins/helr with the Go toolchain.
+	PluginBinary string
 }
 
 // Result holds the demo's figures, for tests and callers that want more than the printout.
@@ -57,8 +59,16 @@ type Result struct {
 	Lost        map[consent.Reason]int
 	Features    int
 	Train, Test int
-	Model       *logreg.Model
-	Eval        metrics.Summary
+	Job         string
+	Iterations  int
+	Refreshes   int
+	// Bundle is the bank's opened result; Plain the plaintext fit's held-out figures on the same
+	// cohort.
+	Bundle *gate.Bundle
+	// Kept says the working folder stays after the demo (Config.Dir was given).
+	Kept      bool
+	Plain     metrics.Summary
+	ReceiptOK bool
 }
 
 // Run executes the demo, printing each step to w.
@@ -69,8 +79,8 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
 	}
-	if cfg.Lambda == 0 {
-		cfg.Lambda = 1
+	if cfg.Iterations == 0 {
+		cfg.Iterations = 10
 	}
 	res := &Result{}
 	dir := cfg.Dir
@@ -84,15 +94,17 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	} else if err := requireEmpty(dir); err != nil {
 		return nil, err
 	}
-	res.Dir = dir
-	fmt.Fprintf(w, "insitu demo: a platform's credit data ingested into an enclave, and the plaintext reference model\n")
+	res.Dir, res.Kept = dir, cfg.Dir != ""
+	fmt.Fprintf(w, "insitu demo: a bank trains a credit model on a platform's data it never sees\n")
 	fmt.Fprintf(w, "working in %s\n\n", dir)
 
 	// 1. Synthetic provider data.
-	step := stepper(w, 6)
+	step := stepper(w, 10)
 	done := step("synthetic platform data")
 	synthDir := filepath.Join(dir, "synth")
-	sum, err := synthetic.Generate(synthetic.Config{Enterprises: cfg.Enterprises, Seed: cfg.Seed}, synthDir)
+	// The data describe today, so that the authorizations are valid now.
+	sum, err := synthetic.Generate(synthetic.Config{Enterprises: cfg.Enterprises, Seed: cfg.Seed,
+		AsOf: time.Now().UTC().Truncate(24 * time.Hour)}, synthDir)
 	if err != nil {
 		return nil, err
 	}
@@ -179,105 +191,53 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	fmt.Fprintf(w, "      audit log: %d records in an intact hash chain, head signed by the enclave\n", ar.Records)
 	done()
 
-	// 6. Plaintext reference model.
-	done = step("plaintext reference model on the authorized cohort, inside the enclave")
-	if err := fitReference(ctx, e, m, filepath.Join(synthDir, "labels.csv"), sum.Bank, cfg, res, w); err != nil {
+	// 6. The bank's job.
+	done = step("the bank uploads its plugin and sealed labels, and signs and submits an HE job")
+	p, err := newParties(ctx, e, sum.Bank)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "      identities (ML-DSA-65 + X-Wing) registered: bank %s; stewards %s and %s, 2 of 2 must approve\n",
+		p.bank.Name, p.stewards[0].Name, p.stewards[1].Name)
+	j, err := bankSubmits(ctx, e, p, m, synthDir, dir, cfg, w)
+	if err != nil {
+		return nil, err
+	}
+	res.Job = j.ID
+	done()
+
+	// 7. Review and approval.
+	done = step("the stewards review the request and approve it")
+	if err := stewardsApprove(ctx, e, p, j, res, w); err != nil {
 		return nil, err
 	}
 	done()
-	fmt.Fprintf(w, "Next: insitu catalog; insitu synth --help; insitu ingest --help.\n")
-	return res, nil
-}
 
-func fitReference(ctx context.Context, e *enclave.Enclave, m *dataset.Manifest, labelFile, bank string, cfg Config, res *Result, w io.Writer) error {
-	labels, err := cohort.ReadLabels(labelFile)
+	// 8. The run.
+	done = step("the enclave runs the plugin in the sandbox on CKKS-encrypted data")
+	run, err := runJob(ctx, e, j, cfg, res, w)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cols := cohort.FeatureColumns(m)
-	sc, err := e.Datasets.Scan(ctx, m.Name, m.Version, dataset.ScanOptions{Columns: names(cols)})
+	res.Features, res.Train, res.Test = len(run.Cohort.Features), run.Cohort.Train, run.Cohort.Test
+	done()
+
+	// 9. The gate and the bank's result.
+	done = step("the output gate verifies and releases; the bank opens its result")
+	_, receipt, err := bankOpens(ctx, e, p, run, res, w)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	all, err := cohort.Collect(ctx, sc, cols, labels)
-	sc.Close()
-	if err != nil {
-		return err
+	done()
+
+	// 10. Receipt and audit.
+	done = step("verify the receipt offline and the audit log")
+	if err := verifyReceipt(ctx, e, p, receipt, res, w); err != nil {
+		return nil, err
 	}
-	// Keep the subjects whose authorizations cover, for this bank and purpose, every requested item
-	// that needs one.
-	items := itemsOf(cols)
-	kept, lost, err := e.Consent.Cohort(ctx, consent.CohortQuery{IDType: ident.Kind(m.SubjectKind), Grantee: bank,
-		Purpose: consent.PurposeModelDevelopment, Items: items, At: synthetic.DefaultAsOf}, slices.Values(all.Subjects))
-	if err != nil {
-		return err
-	}
-	keep := map[string]bool{}
-	for _, id := range kept {
-		keep[id] = true
-	}
-	var rows []int
-	for i, id := range all.Subjects {
-		if keep[id] {
-			rows = append(rows, i)
-		}
-	}
-	cols2, y := all.Rows(rows)
-	t := &cohort.Table{Subjects: kept, Label: y, Columns: cols2, Unmatched: all.Unmatched}
-	res.Labelled, res.Lost = labels.Len(), lost
-	needing, _ := consent.NeedingAuthorization(catalog.Default(), items)
-	fmt.Fprintf(w, "      job: bank %s, purpose model_development, %d catalog items requested (%d need the enterprise's authorization)\n",
-		bank, len(items), len(needing))
-	fmt.Fprintf(w, "      %d labelled, %d in the dataset, %d with a covering authorization\n", labels.Len(), len(all.Subjects), len(kept))
-	fmt.Fprintf(w, "      the steward sees why subjects were left out:%s\n", lostText(lost))
-	res.Cohort, res.Unmatched = len(t.Subjects), t.Unmatched
-	train, test := cohort.Split(t.Subjects, 5)
-	res.Train, res.Test = len(train), len(test)
-	trainCols, yTrain := t.Rows(train)
-	testCols, yTest := t.Rows(test)
-	asOf := synthetic.DefaultAsOf
-	fitted, err := features.Fit(cohort.DefaultSpec(&cohort.Table{Columns: trainCols}, asOf), trainCols)
-	if err != nil {
-		return err
-	}
-	xTrain, names, err := fitted.Transform(trainCols)
-	if err != nil {
-		return err
-	}
-	xTest, _, err := fitted.Transform(testCols)
-	if err != nil {
-		return err
-	}
-	res.Features = len(names)
-	model, err := logreg.Fit(logreg.Problem{X: xTrain, Y: yTrain, Lambda: cfg.Lambda, FeatureNames: names}, logreg.Options{})
-	if err != nil {
-		return err
-	}
-	res.Model = model
-	ev, err := metrics.Evaluate(yTest, model.PredictProba(xTest))
-	if err != nil {
-		return err
-	}
-	res.Eval = ev
-	fmt.Fprintf(w, "      cohort: %d subjects (the bank learns only this number), %d model inputs from %d columns\n",
-		len(t.Subjects), len(names), len(cols))
-	fmt.Fprintf(w, "      L2 logistic regression (λ=%g, Newton/IRLS): %d iterations, converged=%v\n", cfg.Lambda, model.Iterations, model.Converged)
-	fmt.Fprintf(w, "      test split (SHA-256(subject) mod 5 = 0): %d subjects, %d defaults: AUC %.4f  KS %.4f  Gini %.4f\n",
-		ev.N, ev.Positives, ev.AUC, ev.KS, ev.Gini)
-	fmt.Fprintf(w, "      strongest inputs (standardised weights):\n")
-	type wt struct {
-		name string
-		w    float64
-	}
-	var ws []wt
-	for i, n := range names {
-		ws = append(ws, wt{n, model.Weights[i]})
-	}
-	sort.Slice(ws, func(i, j int) bool { return math.Abs(ws[i].w) > math.Abs(ws[j].w) })
-	for _, x := range ws[:min(8, len(ws))] {
-		fmt.Fprintf(w, "        %+.3f  %s\n", x.w, x.name)
-	}
-	return nil
+	done()
+	fmt.Fprintf(w, "Next: insitu serve --help (the daemon banks and stewards talk to); insitu job --help; insitu catalog.\n")
+	return res, nil
 }
 
 // writeQuality prints one line per source and the least complete fields.
@@ -338,21 +298,6 @@ func stepper(w io.Writer, total int) func(string) func() {
 	}
 }
 
-// itemsOf lists the catalog items of the columns, in order of first appearance; custom fields have
-// no item.
-func itemsOf(cols []dataset.Column) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range cols {
-		if c.Item == "" || c.Item == "custom" || seen[c.Item] {
-			continue
-		}
-		seen[c.Item] = true
-		out = append(out, c.Item)
-	}
-	return out
-}
-
 func lostText(lost map[consent.Reason]int) string {
 	var b strings.Builder
 	for _, r := range consent.Reasons {
@@ -364,14 +309,6 @@ func lostText(lost map[consent.Reason]int) string {
 		return " none"
 	}
 	return b.String()
-}
-
-func names(cols []dataset.Column) []string {
-	out := make([]string, len(cols))
-	for i, c := range cols {
-		out[i] = c.Name
-	}
-	return out
 }
 
 func intsRange(xs []int) string {
