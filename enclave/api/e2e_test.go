@@ -2,9 +2,13 @@ package api_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	"insitu/enclave/job"
 	"insitu/enclave/keys"
 	"insitu/enclave/sandbox"
+	"insitu/enclave/store"
 )
 
 // submittedJob runs the first half of the end-to-end story over the real API: bank A uploads the
@@ -135,6 +140,8 @@ func TestEndToEndRunAndRelease(t *testing.T) {
 	}
 	f := newFixture(t, api0())
 	bankA, id := submittedJob(t, f)
+	// A copy of the state database from before the run: restoring it later is a rollback.
+	before := dbCopy(t, f.e, "before.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	worker := make(chan error, 1)
 	go func() {
@@ -149,7 +156,7 @@ func TestEndToEndRunAndRelease(t *testing.T) {
 		from := j.State
 		j, err = bankA.Watch(ctx, id, from, 30*time.Second)
 		if err == nil && from == job.Succeeded && j.State == job.Succeeded {
-			t.Skipf("job %s succeeded and was not released within 30s: the job executor does not hand its outputs to the output gate yet (RunJob → gate.Release)", id)
+			t.Fatalf("job %s succeeded and was not released within 30 s", id)
 		}
 	}
 	if err != nil || j.State != job.Released {
@@ -192,5 +199,74 @@ func TestEndToEndRunAndRelease(t *testing.T) {
 	wantErr(t, "bank B fetches the released result", err, client.ErrNotFound)
 	if _, err := gate.OpenResult(res.Sealed, f.ids[asOtherBank]); err == nil {
 		t.Fatal("bank B opens bank A's sealed result")
+	}
+
+	// A modified, a truncated and a rolled-back audit database each fail verification against the
+	// enclave's key and the receipt's head.
+	known := []audit.Head{rc.Audit}
+	modified := dbCopy(t, f.e, "modified.db")
+	tamper(t, modified, `DROP TRIGGER audit_records_no_update; UPDATE audit_records SET payload = '{"forged":true}' WHERE seq = 2`)
+	wantFinding(t, "modified", modified, f.e.Identity.Public(), known, audit.ProblemModified)
+	truncated := dbCopy(t, f.e, "truncated.db")
+	tamper(t, truncated, `DROP TRIGGER audit_records_no_delete; DROP TRIGGER audit_checkpoints_no_delete;
+		DELETE FROM audit_records WHERE seq >= `+strconv.FormatInt(rc.Audit.Seq, 10)+`;
+		DELETE FROM audit_checkpoints WHERE seq >= `+strconv.FormatInt(rc.Audit.Seq, 10))
+	wantFinding(t, "truncated", truncated, f.e.Identity.Public(), known, audit.ProblemRollback)
+	wantFinding(t, "rolled back", before, f.e.Identity.Public(), known, audit.ProblemRollback)
+	// The live database still verifies.
+	if rep, err := f.e.VerifyAudit(context.Background(), known); err != nil || !rep.OK() {
+		t.Fatalf("live audit log: %+v, %v", rep, err)
+	}
+}
+
+// dbCopy writes a consistent copy of the enclave's state database (VACUUM INTO, so the WAL is
+// included) and returns its path.
+func dbCopy(t *testing.T, e *enclave.Enclave, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	db, err := sql.Open("sqlite", e.DB.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`VACUUM INTO ?`, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tamper runs SQL on a copied database directly, as someone with the file could.
+func tamper(t *testing.T, path, stmts string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, st := range strings.Split(stmts, ";") {
+		if strings.TrimSpace(st) == "" {
+			continue
+		}
+		if _, err := db.Exec(st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+}
+
+// wantFinding verifies the audit log of the database at path and wants the given problem found.
+func wantFinding(t *testing.T, what, path string, pub keys.PublicIdentity, known []audit.Head, want audit.Problem) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, path, enclave.Migrations()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rep, err := audit.Verify(ctx, db, pub, known)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if rep.OK() || !slices.ContainsFunc(rep.Findings, func(f audit.Finding) bool { return f.Problem == want }) {
+		t.Fatalf("%s audit database: findings %+v, want %s", what, rep.Findings, want)
 	}
 }
