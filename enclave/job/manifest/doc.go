@@ -41,6 +41,8 @@
 //	  weights: {max_weights: 64, max_abs: 100}
 //	  scores: {range: [0, 1]}
 //	  metrics: {names: [auc, ks]}
+//	  # scorecard: {max_bins: 8, max_abs: 20, max_points: 1000, pdo: 20, base_score: 600, base_odds: 50}
+//	  # trees: {max_trees: 50, max_depth: 3, max_leaves: 8, max_abs: 4}
 //	labels: sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
 //	expires: 2030-12-31T23:59:59+08:00
 //	# epsilon: 1.5                      # aggregate mode only: the privacy budget, at most 8
@@ -56,7 +58,9 @@
 // column it meets (a date starts with age, an enum ends with onehot, nothing follows onehot). In he
 // mode every numeric feature must be clipped and scaled so that its output is bounded; the runner
 // checks the fitted bounds again with features' RequireBounded. Declared weights must cover the
-// features the fields are known to give. Labels are required in he and aggregate modes; epsilon in
+// features the fields are known to give. A scorecard (bins per characteristic, the largest
+// coefficient, weight of evidence and intercept, the largest points and the scaling) is the output of
+// the family scorecard only; trees (count, depth, leaves, largest leaf value) bound a tree ensemble. Labels are required in he and aggregate modes; epsilon in
 // aggregate mode only.
 //
 // Every error is an *Error wrapping ErrInvalid with the file, the line, the path of the offending

@@ -25,6 +25,13 @@ const (
 	MaxEpsilon = 8.0
 	// MaxWeights bounds outputs.weights.max_weights.
 	MaxWeights = 100_000
+	// MaxScorecardBins bounds outputs.scorecard.max_bins.
+	MaxScorecardBins = 256
+	// DefaultMaxPoints is outputs.scorecard.max_points when none is given.
+	DefaultMaxPoints = 1000.0
+	// MaxTrees bounds outputs.trees.max_trees; MaxTreeDepth bounds outputs.trees.max_depth.
+	MaxTrees     = 10_000
+	MaxTreeDepth = 16
 	// MaxMetrics bounds the declared metric names (sdk.MaxMetrics).
 	MaxMetrics = sdk.MaxMetrics
 	// MaxHyperparameterDepth bounds the nesting of model.hyperparameters; MaxHyperparameterValues
@@ -138,6 +145,11 @@ type Outputs struct {
 	Scores *ScoresOutput `json:"scores,omitempty" yaml:"scores,omitempty"`
 	// Metrics: named evaluation metrics.
 	Metrics *MetricsOutput `json:"metrics,omitempty" yaml:"metrics,omitempty"`
+	// Scorecard: a credit scorecard's points table (family scorecard): per characteristic the bins,
+	// their weights of evidence, the coefficient and the points.
+	Scorecard *ScorecardOutput `json:"scorecard,omitempty" yaml:"scorecard,omitempty"`
+	// Trees: a tree ensemble (family gbdt).
+	Trees *TreesOutput `json:"trees,omitempty" yaml:"trees,omitempty"`
 }
 
 // WeightsOutput bounds a released weight vector.
@@ -146,6 +158,38 @@ type WeightsOutput struct {
 	// MaxWeights. Required. It must cover the features the fields give where their number is known.
 	MaxWeights int `json:"max_weights" yaml:"max_weights"`
 	// MaxAbs is the largest absolute value a weight (or the intercept) may have, > 0. Required.
+	MaxAbs float64 `json:"max_abs" yaml:"max_abs"`
+}
+
+// ScorecardOutput bounds a released scorecard and fixes how its log-odds become points.
+type ScorecardOutput struct {
+	// MaxBins is the most regular bins one characteristic may have (the missing bin not counted),
+	// 1 to MaxScorecardBins. Required.
+	MaxBins int `json:"max_bins" yaml:"max_bins"`
+	// MaxAbs is the largest absolute value a coefficient, a weight of evidence or the intercept may
+	// have, > 0. Required.
+	MaxAbs float64 `json:"max_abs" yaml:"max_abs"`
+	// MaxPoints is the largest absolute number of points one attribute (bin) may carry, > 0; default
+	// DefaultMaxPoints.
+	MaxPoints float64 `json:"max_points,omitempty" yaml:"max_points,omitempty"`
+	// PDO is the number of points that doubles the odds of good to bad, > 0; default 20.
+	PDO float64 `json:"pdo,omitempty" yaml:"pdo,omitempty"`
+	// BaseScore is the score at which the odds of good to bad are BaseOdds, finite and not 0; default
+	// 600 (0 means the default).
+	BaseScore float64 `json:"base_score,omitempty" yaml:"base_score,omitempty"`
+	// BaseOdds are the odds of good to bad at BaseScore, > 0; default 50.
+	BaseOdds float64 `json:"base_odds,omitempty" yaml:"base_odds,omitempty"`
+}
+
+// TreesOutput bounds a released tree ensemble.
+type TreesOutput struct {
+	// MaxTrees is the most trees the ensemble may have, 1 to MaxTrees. Required.
+	MaxTrees int `json:"max_trees" yaml:"max_trees"`
+	// MaxDepth is the deepest any leaf may lie (the root has depth 0), 1 to MaxTreeDepth. Required.
+	MaxDepth int `json:"max_depth" yaml:"max_depth"`
+	// MaxLeaves is the most leaves one tree may have, 2 to 2^max_depth; default 2^max_depth.
+	MaxLeaves int `json:"max_leaves,omitempty" yaml:"max_leaves,omitempty"`
+	// MaxAbs is the largest absolute value a leaf value or the base score may have, > 0. Required.
 	MaxAbs float64 `json:"max_abs" yaml:"max_abs"`
 }
 

@@ -33,6 +33,8 @@ var badCases = map[string]struct {
 	"bad-not-feature.yaml":      {8, "fields[2].key", RuleNotFeature},
 	"bad-personal.yaml":         {8, "fields[2].key", RulePersonal},
 	"bad-purpose.yaml":          {3, "purpose", RulePurpose},
+	"bad-scorecard-family.yaml": {11, "outputs.scorecard", RuleOutputs},
+	"bad-trees-leaves.yaml":     {14, "outputs.trees.max_leaves", RuleOutputs},
 	"bad-too-many-weights.yaml": {17, "outputs.weights.max_weights", RuleOutputs},
 	"bad-two-docs.yaml":         {20, "", RuleSyntax},
 	"bad-two-ops.json":          {6, "fields[0].steps[0]", RuleSteps},
@@ -416,5 +418,35 @@ func TestDocExample(t *testing.T) {
 	}
 	if len(m.Fields) != 4 || m.Mode != sdk.ModeHE {
 		t.Errorf("parsed %d fields, mode %s", len(m.Fields), m.Mode)
+	}
+}
+
+func TestModelOutputs(t *testing.T) {
+	sc := mustParse(t, "good-aggregate-scorecard.yaml").Outputs.Scorecard
+	if sc == nil || sc.MaxBins != 8 || sc.MaxAbs != 20 || sc.PDO != 40 || sc.BaseScore != 600 || sc.BaseOdds != 50 || sc.MaxPoints != DefaultMaxPoints {
+		t.Errorf("scorecard output %+v: want max_bins 8, max_abs 20, pdo 40 and the defaults base_score 600, base_odds 50, max_points %v", sc, DefaultMaxPoints)
+	}
+	m := mustParse(t, "good-aggregate-gbdt.json")
+	if tr := m.Outputs.Trees; tr == nil || tr.MaxTrees != 50 || tr.MaxDepth != 3 || tr.MaxLeaves != 8 || tr.MaxAbs != 4 {
+		t.Errorf("trees output %+v: want 50 trees, depth 3, the default 8 leaves, max_abs 4", tr)
+	}
+	if !strings.Contains(string(m.Canonical()), `"trees":{"max_abs":4,"max_depth":3,"max_leaves":8,"max_trees":50}`) {
+		t.Errorf("canonical form does not spell out the default leaves: %s", m.Canonical())
+	}
+	for _, c := range []struct{ yaml, path string }{
+		{"trees: {max_trees: 0, max_depth: 3, max_abs: 4}", "outputs.trees.max_trees"},
+		{"trees: {max_trees: 5, max_depth: 17, max_abs: 4}", "outputs.trees.max_depth"},
+		{"trees: {max_trees: 5, max_depth: 3, max_abs: 0}", "outputs.trees.max_abs"},
+		{"scorecard: {max_bins: 300, max_abs: 4}", "outputs.scorecard.max_bins"},
+		{"scorecard: {max_bins: 8, max_abs: -1}", "outputs.scorecard.max_abs"},
+		{"scorecard: {max_bins: 8, max_abs: 4, pdo: -20}", "outputs.scorecard.pdo"},
+	} {
+		data, _ := os.ReadFile("testdata/good-aggregate-scorecard.yaml")
+		src := strings.Replace(string(data), "scorecard: {max_bins: 8, max_abs: 20, pdo: 40}", c.yaml, 1)
+		_, err := Parse([]byte(src), "x.yaml")
+		var e *Error
+		if !errors.As(err, &e) || e.Path != c.path || e.Rule != RuleOutputs {
+			t.Errorf("%s: got %v, want an error at %s", c.yaml, err, c.path)
+		}
 	}
 }

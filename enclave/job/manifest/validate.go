@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -214,8 +215,11 @@ func (m *Manifest) validateModel() error {
 
 func (m *Manifest) validateOutputs() error {
 	o := &m.Outputs
-	if o.Weights == nil && o.Scores == nil && o.Metrics == nil {
-		return errAt("outputs", RuleOutputs, "no output declared: declare weights, scores or metrics")
+	if o.Weights == nil && o.Scores == nil && o.Metrics == nil && o.Scorecard == nil && o.Trees == nil {
+		return errAt("outputs", RuleOutputs, "no output declared: declare weights, scorecard, trees, scores or metrics")
+	}
+	if err := m.validateModelOutputs(); err != nil {
+		return err
 	}
 	if w := o.Weights; w != nil {
 		if w.MaxWeights < 1 || w.MaxWeights > MaxWeights {
@@ -255,6 +259,64 @@ func (m *Manifest) validateOutputs() error {
 			seen[n] = true
 		}
 		slices.Sort(mt.Names)
+	}
+	return nil
+}
+
+// validateModelOutputs checks outputs.scorecard and outputs.trees and applies their defaults.
+func (m *Manifest) validateModelOutputs() error {
+	o := &m.Outputs
+	if sc := o.Scorecard; sc != nil {
+		if m.Model.Family != sdk.FamilyScorecard {
+			return errAt("outputs.scorecard", RuleOutputs, "a scorecard is the output of the model family %s, not %s: change the family or declare weights or trees",
+				sdk.FamilyScorecard, clip(m.Model.Family))
+		}
+		if sc.MaxBins < 1 || sc.MaxBins > MaxScorecardBins {
+			return errAt("outputs.scorecard.max_bins", RuleOutputs, "%d is outside 1 to %d", sc.MaxBins, MaxScorecardBins)
+		}
+		if !(sc.MaxAbs > 0) || math.IsInf(sc.MaxAbs, 0) {
+			return errAt("outputs.scorecard.max_abs", RuleOutputs, "%v: give the largest absolute coefficient, weight of evidence or intercept, above 0", sc.MaxAbs)
+		}
+		if sc.MaxPoints == 0 {
+			sc.MaxPoints = DefaultMaxPoints
+		}
+		if sc.PDO == 0 {
+			sc.PDO = 20
+		}
+		if sc.BaseScore == 0 {
+			sc.BaseScore = 600
+		}
+		if sc.BaseOdds == 0 {
+			sc.BaseOdds = 50
+		}
+		for _, c := range []struct {
+			key string
+			v   float64
+		}{{"max_points", sc.MaxPoints}, {"pdo", sc.PDO}, {"base_odds", sc.BaseOdds}} {
+			if !(c.v > 0) || math.IsInf(c.v, 0) {
+				return errAt("outputs.scorecard."+c.key, RuleOutputs, "%v: must be a finite number above 0", c.v)
+			}
+		}
+		if math.IsInf(sc.BaseScore, 0) || math.IsNaN(sc.BaseScore) {
+			return errAt("outputs.scorecard.base_score", RuleOutputs, "%v: must be a finite number", sc.BaseScore)
+		}
+	}
+	if t := o.Trees; t != nil {
+		if t.MaxTrees < 1 || t.MaxTrees > MaxTrees {
+			return errAt("outputs.trees.max_trees", RuleOutputs, "%d is outside 1 to %d", t.MaxTrees, MaxTrees)
+		}
+		if t.MaxDepth < 1 || t.MaxDepth > MaxTreeDepth {
+			return errAt("outputs.trees.max_depth", RuleOutputs, "%d is outside 1 to %d", t.MaxDepth, MaxTreeDepth)
+		}
+		if t.MaxLeaves == 0 {
+			t.MaxLeaves = 1 << t.MaxDepth
+		}
+		if t.MaxLeaves < 2 || t.MaxLeaves > 1<<t.MaxDepth {
+			return errAt("outputs.trees.max_leaves", RuleOutputs, "%d is outside 2 to %d (2^max_depth)", t.MaxLeaves, 1<<t.MaxDepth)
+		}
+		if !(t.MaxAbs > 0) || math.IsInf(t.MaxAbs, 0) {
+			return errAt("outputs.trees.max_abs", RuleOutputs, "%v: give the largest absolute leaf value, above 0", t.MaxAbs)
+		}
 	}
 	return nil
 }
