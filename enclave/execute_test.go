@@ -386,3 +386,78 @@ func TestRunHEJob(t *testing.T) {
 		t.Fatalf("bundle verdict %+v, weights %+v", b.Gate, b.Weights)
 	}
 }
+
+// TestRevocationBankView revokes one subject's authorization between two runs of the same request:
+// the next cohort is one smaller, and the bank's view — the receipt and the sealed result of a job
+// that releases weights and metrics — holds the cohort's size and no identifier, so it does not
+// say which subject left, nor why.
+func TestRevocationBankView(t *testing.T) {
+	if binDir == "" {
+		t.Skip("running a job starts a sandboxed plugin: it needs root on Linux (CI runs it so)")
+	}
+	ctx := context.Background()
+	l := newLab(t, 1500)
+	bin, err := os.Open(filepath.Join(binDir, "logreg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "logreg", Uploader: l.bank.Name})
+	bin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := RunOptions{
+		Sandbox: sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 2 * time.Minute}},
+		TempDir: l.dir, Now: func() time.Time { return synthetic.DefaultAsOf },
+	}
+	run := func(expires time.Duration) (*RunReport, []byte, []byte) {
+		m := l.manifest(t, pinfo.Digest, linfo.Digest)
+		m.Outputs.Scores = nil // weights and metrics only
+		m.Expires = time.Now().Add(expires).UTC().Format(time.RFC3339)
+		if err := m.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := l.e.RunJob(ctx, submitAndApprove(t, l, m), opts)
+		if err != nil || rep.Receipt == nil {
+			t.Fatalf("run: %v, %+v", err, rep)
+		}
+		sealed, receipt, err := l.e.Gate.Result(ctx, rep.Job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := gate.OpenResult(sealed, l.bank)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, receipt, bundle
+	}
+	first, receipt1, bundle1 := run(48 * time.Hour)
+	gone := first.Cohort.Subjects[3]
+	if n, err := l.e.Consent.RevokeSubject(ctx, "steward-a", subjectSelector(l, gone), "withdrawn by the enterprise"); err != nil || n == 0 {
+		t.Fatalf("RevokeSubject: %d, %v", n, err)
+	}
+	second, receipt2, bundle2 := run(49 * time.Hour)
+	if got, want := second.Receipt.Cohort.Total, first.Receipt.Cohort.Total-1; got != want {
+		t.Fatalf("cohort after one revocation: %d, want %d", got, want)
+	}
+	for _, view := range [][]byte{receipt1, receipt2, bundle1, bundle2} {
+		for _, s := range first.Cohort.Subjects {
+			if strings.Contains(string(view), s) {
+				t.Fatalf("the bank's view names subject %s", s)
+			}
+		}
+		for _, r := range []string{"revoked", "withdrawn", "missing_items", "other_purpose", "expired"} {
+			if strings.Contains(string(view), r) {
+				t.Fatalf("the bank's view says %q", r)
+			}
+		}
+	}
+}

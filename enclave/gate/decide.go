@@ -150,12 +150,9 @@ func declaredWeights(r Request) (*Weights, *RefusalError) {
 	if o.Trees != nil {
 		return nil, refuse(CodeUndeclaredOutput, "the output holds trees, which no manifest output declares")
 	}
-	if len(o.Scores) > 0 && m.Outputs.Scores == nil {
-		return nil, refuse(CodeUndeclaredOutput, "the output holds scores, which the manifest does not declare")
-	}
-	// The plugin's own metrics are training figures it computed as it pleased: they are a free channel
-	// and never leave. The released metrics are the enclave's, on the held-out rows (step 5), so a
-	// plugin's metrics are dropped here whatever their names, not refused.
+	// The plugin's own scores and metrics are figures it computed as it pleased: they are a free
+	// channel and never leave. The released scores and metrics are the enclave's (step 5), so a
+	// plugin's scores and metrics are dropped here, declared or not, not refused.
 	if m.Outputs.Weights == nil {
 		return nil, refuse(CodeWeightsMissing, "the gate releases linear models only, and computes every score from released weights: the manifest must declare outputs.weights")
 	}

@@ -199,12 +199,16 @@ func TestShapeRefusals(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != CodeTooManyWeights {
 		t.Errorf("6 weights declared 4: %v", err)
 	}
-	// Scores on a job that declares none.
+	// The plugin's scores on a job that declares none are dropped: no score leaves.
 	jw, stw := f.succeededJob(t, jobSpec{detail: "weights only", outputs: manifest.Outputs{Weights: &manifest.WeightsOutput{MaxWeights: 8, MaxAbs: 10}}})
 	out := weightsOutput(e, opt.Weights, opt.Intercept)
 	out.Scores = []sdk.Score{{Subject: "x", Value: 0.3}}
-	if _, err := f.gate.Release(ctx, f.request(jw, stw, e, out)); !errors.As(err, &re) || re.Code != CodeUndeclaredOutput {
-		t.Errorf("undeclared scores: %v", err)
+	if _, err := f.gate.Release(ctx, f.request(jw, stw, e, out)); err != nil {
+		t.Errorf("release with the plugin's undeclared scores: %v", err)
+	} else if sealed, _, err := f.gate.Result(ctx, jw.ID); err != nil {
+		t.Error(err)
+	} else if b, err := OpenResult(sealed, f.bank); err != nil || len(b.Scores) != 0 || b.Weights == nil {
+		t.Errorf("weights-only release: %+v, %v", b, err)
 	}
 
 	// Every refusal left the job succeeded, released nothing and was audited with its code.
@@ -223,7 +227,7 @@ func TestShapeRefusals(t *testing.T) {
 			codes = append(codes, p.Code)
 		}
 	}
-	if len(codes) != len(refusalCases(e, opt.Weights, opt.Intercept))+2 || codes[0] != string(CodeUndeclaredOutput) || codes[5] != string(CodeNotFinite) {
+	if len(codes) != len(refusalCases(e, opt.Weights, opt.Intercept))+1 || codes[0] != string(CodeUndeclaredOutput) || codes[5] != string(CodeNotFinite) {
 		t.Errorf("audited refusals %v", codes)
 	}
 }
