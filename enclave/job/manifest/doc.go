@@ -60,8 +60,8 @@
 // checks the fitted bounds again with features' RequireBounded. Declared weights must cover the
 // features the fields are known to give. A scorecard (bins per characteristic, the largest
 // coefficient, weight of evidence and intercept, the largest points and the scaling) is the output of
-// the family scorecard only; trees (count, depth, leaves, largest leaf value) bound a tree ensemble. Labels are required in he and aggregate modes; epsilon in
-// aggregate mode only.
+// the family scorecard only; trees (count, depth, leaves, largest leaf value) bound a tree ensemble.
+// Labels are required in he and aggregate modes; epsilon in aggregate mode only.
 //
 // Every error is an *Error wrapping ErrInvalid with the file, the line, the path of the offending
 // value (fields[3].steps[0].clip.min), the rule broken (the Rule constants) and what to do.
