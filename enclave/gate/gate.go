@@ -219,6 +219,11 @@ type Request struct {
 	Decrypt func(ct []byte) (float64, error)
 	// Eval is the enclave's plaintext cohort, for verification, scores and metrics.
 	Eval *Evaluation
+	// OnCommit, when set, is called inside the release's database transaction, after the release
+	// is recorded, with the released bundle and the receipt: the enclave registers the released
+	// model there (package registry), so a release and its registry entry commit or roll back
+	// together. An error rolls the release back.
+	OnCommit func(ctx context.Context, tx *sql.Tx, b *Bundle, rec *Receipt) error
 }
 
 // DatasetRef names a dataset version.

@@ -175,6 +175,11 @@ func (g *Gate) commit(ctx context.Context, r Request, res *outcome, waiver *Waiv
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, j.ID, sealedFile, hashes.Sealed, receiptFile, receiptHash, head.Seq, now.UnixNano()); err != nil {
 			return err
 		}
+		if r.OnCommit != nil {
+			if err := r.OnCommit(ctx, tx, b, rec); err != nil {
+				return err
+			}
+		}
 		_, err = g.log.CheckpointTx(ctx, tx)
 		return err
 	})
