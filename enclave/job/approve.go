@@ -3,12 +3,15 @@ package job
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"insitu/enclave/audit"
 	"insitu/enclave/job/manifest"
+	"insitu/enclave/job/passkey"
 	"insitu/enclave/keys"
 	"insitu/enclave/store"
 )
@@ -57,8 +60,13 @@ type Decision struct {
 	// stewards removed since count no more.
 	Registered bool
 	// Signature is the steward's signature as recorded: over ApprovalMessage under ApprovalContext
-	// for an approval, over RejectionMessage under RejectionContext for a rejection.
+	// for an approval, over RejectionMessage under RejectionContext for a rejection. For a decision
+	// made with a passkey (WebAuthn set) it is the assertion's ES256 signature, whose challenge is
+	// PasskeyChallenge of the same message.
 	Signature []byte
+	// WebAuthn is the rest of the passkey assertion and the steward's enrolment of the credential,
+	// for a decision made in the console; nil for an ML-DSA signature.
+	WebAuthn *passkey.Evidence
 }
 
 // Status is where a job's approval stands.
@@ -88,6 +96,19 @@ func (b *Board) Reject(ctx context.Context, id, steward string, sig []byte, reas
 }
 
 func (b *Board) decide(ctx context.Context, id, steward string, sig []byte, approve bool, reason string) (Status, error) {
+	return b.decideWith(ctx, id, steward, approve, reason, func(_ context.Context, _ *sql.Tx, p Party, msg []byte, sctx string) ([]byte, []byte, error) {
+		if !p.Verify(msg, sctx, sig) {
+			return nil, nil, fmt.Errorf("%w: not %s's signature over %s", ErrSignature, p.Name, hashString(msg))
+		}
+		return sig, nil, nil
+	})
+}
+
+// verifier checks a steward's decision over msg (under sctx for an ML-DSA signature) in the
+// decision's transaction and returns the signature and, for a passkey, the evidence to record.
+type verifier func(ctx context.Context, tx *sql.Tx, p Party, msg []byte, sctx string) (sig, evidence []byte, err error)
+
+func (b *Board) decideWith(ctx context.Context, id, steward string, approve bool, reason string, verify verifier) (Status, error) {
 	var st Status
 	verb := "approve"
 	if !approve {
@@ -119,12 +140,13 @@ func (b *Board) decide(ctx context.Context, id, steward string, sig []byte, appr
 		if !approve {
 			msg, sctx = RejectionMessage(j.Manifest, reason), RejectionContext
 		}
-		if !p.Verify(msg, sctx, sig) {
-			return fmt.Errorf("%w: not %s's signature over %s", ErrSignature, steward, j.ManifestHash)
+		sig, evidence, err := verify(ctx, tx, p, msg, sctx)
+		if err != nil {
+			return err
 		}
 		now := b.now()
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO decisions (job_id, steward, fingerprint, approve, reason, signature, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, steward, p.Fingerprint, approve, reason, sig, now.UnixNano())
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO decisions (job_id, steward, fingerprint, approve, reason, signature, at, webauthn)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, steward, p.Fingerprint, approve, reason, sig, now.UnixNano(), evidence)
 		if err != nil {
 			return err
 		}
@@ -135,6 +157,9 @@ func (b *Board) decide(ctx context.Context, id, steward string, sig []byte, appr
 			return nil // the steward approved before: counted once
 		}
 		details := map[string]any{"steward": steward, "fingerprint": p.Fingerprint, "approvals": st.Approvals, "quorum": st.Quorum}
+		if evidence != nil {
+			details["by"] = "passkey"
+		}
 		if !approve {
 			_, err = b.transition(ctx, tx, id, Rejected, reason, audit.Event{Kind: audit.KindRejection, Actor: steward, Payload: details})
 			st.State = Rejected
@@ -164,7 +189,7 @@ func statusTx(ctx context.Context, tx *sql.Tx, j *Job) (Status, error) {
 	if st.Stewards, err = countStewardsTx(ctx, tx); err != nil {
 		return st, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT d.steward, d.fingerprint, d.approve, d.reason, d.at, d.signature,
+	rows, err := tx.QueryContext(ctx, `SELECT d.steward, d.fingerprint, d.approve, d.reason, d.at, d.signature, d.webauthn,
 		EXISTS (SELECT 1 FROM parties p WHERE p.name = d.steward AND p.fingerprint = d.fingerprint AND p.removed_at IS NULL)
 		FROM decisions d WHERE d.job_id = ? ORDER BY d.at, d.steward`, j.ID)
 	if err != nil {
@@ -174,8 +199,15 @@ func statusTx(ctx context.Context, tx *sql.Tx, j *Job) (Status, error) {
 	for rows.Next() {
 		var d Decision
 		var at int64
-		if err := rows.Scan(&d.Steward, &d.Fingerprint, &d.Approve, &d.Reason, &at, &d.Signature, &d.Registered); err != nil {
+		var evidence []byte
+		if err := rows.Scan(&d.Steward, &d.Fingerprint, &d.Approve, &d.Reason, &at, &d.Signature, &evidence, &d.Registered); err != nil {
 			return st, err
+		}
+		if evidence != nil {
+			d.WebAuthn = new(passkey.Evidence)
+			if err := json.Unmarshal(evidence, d.WebAuthn); err != nil {
+				return st, fmt.Errorf("job %s: the passkey evidence of %s's decision: %w", j.ID, d.Steward, err)
+			}
 		}
 		d.At = time.Unix(0, at).UTC()
 		if d.Approve && d.Registered {
@@ -313,4 +345,15 @@ CREATE TABLE settings (
 	key   TEXT PRIMARY KEY,
 	value TEXT NOT NULL
 ) STRICT;`,
+}, {
+	Scope: "job", Version: 2, Name: "passkeys, passkey requests, passkey evidence of decisions",
+	SQL: passkeyMigration,
 }}
+
+// hashString shows a decision message's leading 32 bytes (the manifest hash) in errors.
+func hashString(msg []byte) string {
+	if len(msg) < 32 {
+		return hex.EncodeToString(msg)
+	}
+	return "sha256:" + hex.EncodeToString(msg[:32])
+}
