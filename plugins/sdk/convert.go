@@ -60,7 +60,7 @@ func limitsFromPB(l *pluginpb.Limits) Limits {
 }
 
 func queryToPB(q AggregateQuery) *pluginpb.AggregateQuery {
-	p := &pluginpb.AggregateQuery{Statistic: statsToPB[q.Statistic], Column: q.Column}
+	p := &pluginpb.AggregateQuery{Statistic: statsToPB[q.Statistic], Column: q.Column, Rho: q.Rho}
 	for _, b := range q.GroupBy {
 		p.GroupBy = append(p.GroupBy, &pluginpb.Bins{Column: b.Column, Edges: b.Edges})
 	}
@@ -68,7 +68,7 @@ func queryToPB(q AggregateQuery) *pluginpb.AggregateQuery {
 }
 
 func answerFromPB(p *pluginpb.AggregateAnswer) AggregateAnswer {
-	a := AggregateAnswer{Epsilon: p.GetEpsilon(), Cells: make([]AggregateCell, 0, len(p.GetCells()))}
+	a := AggregateAnswer{Epsilon: p.GetEpsilon(), Rho: p.GetRho(), Cells: make([]AggregateCell, 0, len(p.GetCells()))}
 	for _, c := range p.GetCells() {
 		cell := AggregateCell{Value: c.GetValue(), Suppressed: c.GetSuppressed(), Bins: make([]int, len(c.GetBins()))}
 		for i, b := range c.GetBins() {
@@ -77,4 +77,73 @@ func answerFromPB(p *pluginpb.AggregateAnswer) AggregateAnswer {
 		a.Cells = append(a.Cells, cell)
 	}
 	return a
+}
+
+func spentFromPB(p *pluginpb.Spent) Spent { return Spent{Rho: p.GetRho(), Epsilon: p.GetEpsilon()} }
+
+// matrixFromPB returns a row-major matrix as rows; nil for an absent or malformed one.
+func matrixFromPB(m *pluginpb.Matrix) [][]float64 {
+	if m == nil || uint64(m.GetRows())*uint64(m.GetCols()) != uint64(len(m.GetValues())) {
+		return nil
+	}
+	out := make([][]float64, m.GetRows())
+	for i := range out {
+		out[i] = m.GetValues()[i*int(m.GetCols()) : (i+1)*int(m.GetCols())]
+	}
+	return out
+}
+
+func histogramQueryToPB(q HistogramQuery) *pluginpb.HistogramQuery {
+	p := &pluginpb.HistogramQuery{ByLabel: q.ByLabel, Sums: q.Sums, Rho: q.Rho}
+	for _, b := range q.Features {
+		p.Features = append(p.Features, &pluginpb.Bins{Column: b.Column, Edges: b.Edges})
+	}
+	return p
+}
+
+func histogramAnswerFromPB(p *pluginpb.HistogramAnswer) *HistogramAnswer {
+	a := &HistogramAnswer{Spent: spentFromPB(p.GetSpent())}
+	for _, f := range p.GetFeatures() {
+		h := FeatureHistogram{Column: f.GetColumn(), Edges: f.GetEdges(), Counts: matrixFromPB(f.GetCounts()), Sums: matrixFromPB(f.GetSums())}
+		cols := int(f.GetCounts().GetCols())
+		sup := f.GetSuppressed()
+		for l := range h.Counts {
+			if (l+1)*cols <= len(sup) {
+				h.Suppressed = append(h.Suppressed, sup[l*cols:(l+1)*cols])
+			}
+		}
+		a.Features = append(a.Features, h)
+	}
+	return a
+}
+
+func treeHeaderToPB(q *TreeQuery) *pluginpb.TreeQueryHeader {
+	p := &pluginpb.TreeQueryHeader{Features: q.Features, Rho: q.Rho, ModelBytes: uint64(len(q.Model))}
+	for _, e := range q.Edges {
+		p.Edges = append(p.Edges, &pluginpb.EdgeList{Edges: e})
+	}
+	for _, n := range q.Nodes {
+		pn := &pluginpb.TreeNodeQuery{Id: int64(n.ID)}
+		for _, c := range n.Path {
+			pn.Path = append(pn.Path, &pluginpb.TreeCondition{Feature: uint32(max(c.Feature, 0)), Bin: uint32(max(c.Bin, 0)),
+				MissingLeft: c.MissingLeft, Left: c.Left})
+		}
+		p.Nodes = append(p.Nodes, pn)
+	}
+	return p
+}
+
+func treeNodeFromPB(p *pluginpb.TreeNodeHistogram) TreeNodeHistogram {
+	n := TreeNodeHistogram{ID: int(p.GetId()), SumG: p.GetSumG(), SumH: p.GetSumH(), Count: p.GetCount(), NodeSuppressed: p.GetNodeSuppressed()}
+	off := 0
+	g, h, c, s := p.GetG(), p.GetH(), p.GetCounts(), p.GetSuppressed()
+	for _, b := range p.GetBins() {
+		end := off + int(b)
+		if end > len(g) || end > len(h) || end > len(c) || end > len(s) {
+			break
+		}
+		n.G, n.H, n.Counts, n.Suppressed = append(n.G, g[off:end]), append(n.H, h[off:end]), append(n.Counts, c[off:end]), append(n.Suppressed, s[off:end])
+		off = end
+	}
+	return n
 }

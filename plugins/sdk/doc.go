@@ -14,8 +14,10 @@
 //     refuses such a job). ReadTable gathers them into memory.
 //   - ModeHE: TrainInput.Rows streams CKKS ciphertexts in binary columns, and TrainInput.HE gives
 //     the parameters, the evaluation keys and a refresh service.
-//   - ModeAggregate: no rows; TrainInput.Aggregate answers aggregate queries (thresholded and noised
-//     by the enclave).
+//   - ModeAggregate: no rows; TrainInput.Aggregate answers aggregate queries (histograms, XᵀX
+//     and Xᵀy, logistic gradients and Hessians, per-bin g/h sums of a tree ensemble), thresholded
+//     and noised by the enclave, each spending part of the job's privacy budget (ρ-zCDP; see
+//     AggregateClient, RhoToEpsilon and EpsilonToRho).
 //
 // The Output carries weights (a named vector with an intercept, or a tree ensemble), scores per
 // subject pseudonym, training metrics and, in HE mode, ciphertexts for the gate to decrypt. Every

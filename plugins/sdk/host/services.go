@@ -124,12 +124,122 @@ func (s *aggregateServer) Query(ctx context.Context, p *pluginpb.AggregateQuery)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if len(q.Column) > wire.MaxNameBytes {
-		return nil, status.Error(codes.InvalidArgument, fmt.Sprintf("column name longer than %d bytes", wire.MaxNameBytes))
-	}
 	a, err := s.agg.Query(ctx, q)
 	if err != nil {
 		return nil, serviceStatus(err)
 	}
 	return answerToPB(a), nil
+}
+
+func (s *aggregateServer) Histogram(ctx context.Context, p *pluginpb.HistogramQuery) (*pluginpb.HistogramAnswer, error) {
+	if s.agg == nil {
+		return nil, notOffered("aggregate query", s.mode)
+	}
+	q, err := histogramQueryFromPB(p)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	a, err := s.agg.Histogram(ctx, q)
+	if err != nil {
+		return nil, serviceStatus(err)
+	}
+	return histogramAnswerToPB(a), nil
+}
+
+func (s *aggregateServer) Moments(ctx context.Context, p *pluginpb.MomentsQuery) (*pluginpb.MomentsAnswer, error) {
+	if s.agg == nil {
+		return nil, notOffered("aggregate query", s.mode)
+	}
+	if err := checkNames(p.GetFeatures()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	a, err := s.agg.Moments(ctx, sdk.MomentsQuery{Features: p.GetFeatures(), ClipNorm: p.GetClipNorm(), Rho: p.GetRho()})
+	if err != nil {
+		return nil, serviceStatus(err)
+	}
+	return &pluginpb.MomentsAnswer{Features: a.Features, Xtx: matrixToPB(a.XtX), Xty: a.Xty, Suppressed: a.Suppressed,
+		Spent: spentToPB(a.Spent)}, nil
+}
+
+func (s *aggregateServer) GLM(ctx context.Context, p *pluginpb.GLMQuery) (*pluginpb.GLMAnswer, error) {
+	if s.agg == nil {
+		return nil, notOffered("aggregate query", s.mode)
+	}
+	if err := checkNames(p.GetFeatures()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if len(p.GetWeights()) > maxQueryColumns {
+		return nil, status.Error(codes.InvalidArgument, fmt.Sprintf("more than %d weights", maxQueryColumns))
+	}
+	a, err := s.agg.GLM(ctx, sdk.GLMQuery{Features: p.GetFeatures(), Weights: p.GetWeights(), Intercept: p.GetIntercept(),
+		Hessian: p.GetHessian(), ClipNorm: p.GetClipNorm(), Rho: p.GetRho()})
+	if err != nil {
+		return nil, serviceStatus(err)
+	}
+	return &pluginpb.GLMAnswer{Features: a.Features, Gradient: a.Gradient, Hessian: matrixToPB(a.Hessian), Spent: spentToPB(a.Spent)}, nil
+}
+
+func (s *aggregateServer) TreeHistograms(stream pluginpb.Aggregate_TreeHistogramsServer) error {
+	if s.agg == nil {
+		return notOffered("aggregate query", s.mode)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		if err == io.EOF {
+			return status.Error(codes.InvalidArgument, "a tree query without its header")
+		}
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return status.Error(codes.InvalidArgument, "a tree query must start with its header")
+	}
+	if h.GetModelBytes() > MaxTreeModelBytes {
+		return status.Errorf(codes.ResourceExhausted, "tree model of %d bytes, more than %d", h.GetModelBytes(), MaxTreeModelBytes)
+	}
+	model := make([]byte, 0, h.GetModelBytes())
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if r.GetHeader() != nil {
+			return status.Error(codes.InvalidArgument, "a tree query with a second header")
+		}
+		if uint64(len(model))+uint64(len(r.GetModel())) > h.GetModelBytes() {
+			return status.Errorf(codes.InvalidArgument, "tree model longer than the %d bytes announced", h.GetModelBytes())
+		}
+		model = append(model, r.GetModel()...)
+	}
+	if uint64(len(model)) != h.GetModelBytes() {
+		return status.Errorf(codes.InvalidArgument, "tree model of %d bytes, %d announced", len(model), h.GetModelBytes())
+	}
+	q, err := treeQueryFromPB(h, model)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	a, err := s.agg.TreeHistograms(stream.Context(), q)
+	if err != nil {
+		return serviceStatus(err)
+	}
+	for i := range a.Nodes {
+		if err := stream.Send(&pluginpb.TreeResponse{Msg: &pluginpb.TreeResponse_Node{Node: treeNodeToPB(&a.Nodes[i])}}); err != nil {
+			return err
+		}
+	}
+	return stream.Send(&pluginpb.TreeResponse{Msg: &pluginpb.TreeResponse_Spent{Spent: spentToPB(a.Spent)}})
+}
+
+func (s *aggregateServer) Budget(ctx context.Context, _ *pluginpb.BudgetRequest) (*pluginpb.BudgetReport, error) {
+	if s.agg == nil {
+		return nil, notOffered("aggregate budget", s.mode)
+	}
+	b, err := s.agg.Budget(ctx)
+	if err != nil {
+		return nil, serviceStatus(err)
+	}
+	return budgetToPB(b), nil
 }

@@ -219,6 +219,104 @@ func TestAggregateService(t *testing.T) {
 	}
 }
 
+// The typed queries echo what they were asked, so a round trip through the transport shows.
+func (fakeAggregate) Histogram(_ context.Context, q sdk.HistogramQuery) (*sdk.HistogramAnswer, error) {
+	a := &sdk.HistogramAnswer{Spent: sdk.Spent{Rho: q.Rho, Epsilon: 2 * q.Rho}}
+	for _, f := range q.Features {
+		n := len(f.Edges) + 2
+		h := sdk.FeatureHistogram{Column: f.Column, Edges: f.Edges}
+		for l := range 2 {
+			c, s, sup := make([]float64, n), make([]float64, n), make([]bool, n)
+			for b := range n {
+				c[b], s[b], sup[b] = float64(100*l+b), float64(-b), b == 1
+			}
+			h.Counts, h.Sums, h.Suppressed = append(h.Counts, c), append(h.Sums, s), append(h.Suppressed, sup)
+		}
+		a.Features = append(a.Features, h)
+	}
+	return a, nil
+}
+
+func (fakeAggregate) Moments(_ context.Context, q sdk.MomentsQuery) (*sdk.MomentsAnswer, error) {
+	return &sdk.MomentsAnswer{Features: q.Features, XtX: [][]float64{{1, 2}, {3, q.ClipNorm}}, Xty: []float64{5, 6}, Spent: sdk.Spent{Rho: q.Rho}}, nil
+}
+
+func (fakeAggregate) GLM(_ context.Context, q sdk.GLMQuery) (*sdk.GLMAnswer, error) {
+	a := &sdk.GLMAnswer{Features: q.Features, Gradient: append([]float64{q.Intercept}, q.Weights...), Spent: sdk.Spent{Rho: q.Rho}}
+	if q.Hessian {
+		a.Hessian = [][]float64{{7}}
+	}
+	return a, nil
+}
+
+func (fakeAggregate) TreeHistograms(_ context.Context, q sdk.TreeQuery) (*sdk.TreeAnswer, error) {
+	a := &sdk.TreeAnswer{Spent: sdk.Spent{Rho: q.Rho}}
+	for _, n := range q.Nodes {
+		h := sdk.TreeNodeHistogram{ID: n.ID, SumG: float64(len(q.Model)), Count: float64(len(n.Path))}
+		for f := range q.Features {
+			k := len(q.Edges[f]) + 2
+			h.G, h.H, h.Counts, h.Suppressed = append(h.G, make([]float64, k)), append(h.H, make([]float64, k)),
+				append(h.Counts, make([]float64, k)), append(h.Suppressed, make([]bool, k))
+			h.G[f][k-1] = float64(n.Path[0].Bin)
+		}
+		a.Nodes = append(a.Nodes, h)
+	}
+	return a, nil
+}
+
+func (fakeAggregate) Budget(context.Context) (sdk.Budget, error) {
+	return sdk.Budget{Epsilon: 2, Delta: 1e-6, Rho: 0.1, RhoSpent: 0.05, RhoLeft: 0.05, MinCount: 10}, nil
+}
+
+func TestAggregateTypedQueries(t *testing.T) {
+	big := bytes.Repeat([]byte("m"), 3<<20) // a model larger than one message
+	m := fn{desc: sdk.Description{Name: "agg", Family: "scorecard", Mode: sdk.ModeAggregate, Outputs: []sdk.OutputKind{sdk.OutputMetrics}},
+		train: func(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, error) {
+			h, err := in.Aggregate.Histogram(ctx, sdk.HistogramQuery{Features: []sdk.Bins{{Column: "a", Edges: []float64{0, 1}}}, ByLabel: true, Sums: true, Rho: 0.25})
+			if err != nil {
+				return nil, err
+			}
+			mo, err := in.Aggregate.Moments(ctx, sdk.MomentsQuery{Features: []string{"a"}, ClipNorm: 4, Rho: 0.5})
+			if err != nil {
+				return nil, err
+			}
+			g, err := in.Aggregate.GLM(ctx, sdk.GLMQuery{Features: []string{"a"}, Weights: []float64{3}, Intercept: -1, Hessian: true, Rho: 0.5})
+			if err != nil {
+				return nil, err
+			}
+			tr, err := in.Aggregate.TreeHistograms(ctx, sdk.TreeQuery{Model: big, Features: []string{"a", "b"}, Edges: [][]float64{{1}, {1, 2}},
+				Nodes: []sdk.TreeNodeQuery{{ID: 7, Path: []sdk.TreeCondition{{Feature: 1, Bin: 1, Left: true}}}}, Rho: 0.125})
+			if err != nil {
+				return nil, err
+			}
+			b, err := in.Aggregate.Budget(ctx)
+			if err != nil {
+				return nil, err
+			}
+			f := h.Features[0]
+			return &sdk.Output{Metrics: map[string]float64{
+				"h_labels": float64(len(f.Counts)), "h_bins": float64(len(f.Counts[1])), "h_count": f.Counts[1][3], "h_sum": f.Sums[0][2],
+				"h_sup": b2f(f.Suppressed[1][1] && !f.Suppressed[1][2]), "h_eps": h.Epsilon,
+				"m_xtx": mo.XtX[1][1], "m_xty": mo.Xty[1], "m_rho": mo.Rho,
+				"g_grad": g.Gradient[0] + g.Gradient[1], "g_hess": g.Hessian[0][0],
+				"t_id": float64(tr.Nodes[0].ID), "t_model": tr.Nodes[0].SumG, "t_bins": float64(len(tr.Nodes[0].G[1])), "t_last": tr.Nodes[0].G[1][3],
+				"t_rho": tr.Rho, "b_k": float64(b.MinCount), "b_left": b.RhoLeft,
+			}}, nil
+		}}
+	out, err := plugintest.Train(t, m, host.TrainRequest{Mode: sdk.ModeAggregate, Subject: "s", Aggregate: fakeAggregate{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"h_labels": 2, "h_bins": 4, "h_count": 103, "h_sum": -2, "h_sup": 1, "h_eps": 0.5,
+		"m_xtx": 4, "m_xty": 6, "m_rho": 0.5, "g_grad": 2, "g_hess": 7,
+		"t_id": 7, "t_model": float64(len(big)), "t_bins": 4, "t_last": 1, "t_rho": 0.125, "b_k": 10, "b_left": 0.05}
+	for k, v := range want {
+		if out.Metrics[k] != v {
+			t.Fatalf("metric %s = %v, want %v (all: %v)", k, out.Metrics[k], v, out.Metrics)
+		}
+	}
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1

@@ -1478,6 +1478,7 @@ type AggregateQuery struct {
 	Statistic     Statistic              `protobuf:"varint,1,opt,name=statistic,proto3,enum=insitu.plugin.v1.Statistic" json:"statistic,omitempty"`
 	Column        string                 `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
 	GroupBy       []*Bins                `protobuf:"bytes,3,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	Rho           float64                `protobuf:"fixed64,4,opt,name=rho,proto3" json:"rho,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1531,6 +1532,13 @@ func (x *AggregateQuery) GetGroupBy() []*Bins {
 		return x.GroupBy
 	}
 	return nil
+}
+
+func (x *AggregateQuery) GetRho() float64 {
+	if x != nil {
+		return x.Rho
+	}
+	return 0
 }
 
 type Bins struct {
@@ -1589,6 +1597,7 @@ type AggregateAnswer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Cells         []*AggregateCell       `protobuf:"bytes,1,rep,name=cells,proto3" json:"cells,omitempty"`
 	Epsilon       float64                `protobuf:"fixed64,2,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	Rho           float64                `protobuf:"fixed64,3,opt,name=rho,proto3" json:"rho,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1633,6 +1642,13 @@ func (x *AggregateAnswer) GetCells() []*AggregateCell {
 func (x *AggregateAnswer) GetEpsilon() float64 {
 	if x != nil {
 		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *AggregateAnswer) GetRho() float64 {
+	if x != nil {
+		return x.Rho
 	}
 	return 0
 }
@@ -1695,6 +1711,1263 @@ func (x *AggregateCell) GetSuppressed() bool {
 		return x.Suppressed
 	}
 	return false
+}
+
+type Spent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rho           float64                `protobuf:"fixed64,1,opt,name=rho,proto3" json:"rho,omitempty"`
+	Epsilon       float64                `protobuf:"fixed64,2,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Spent) Reset() {
+	*x = Spent{}
+	mi := &file_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Spent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Spent) ProtoMessage() {}
+
+func (x *Spent) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Spent.ProtoReflect.Descriptor instead.
+func (*Spent) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Spent) GetRho() float64 {
+	if x != nil {
+		return x.Rho
+	}
+	return 0
+}
+
+func (x *Spent) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+// A matrix in row-major order.
+type Matrix struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          uint32                 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols          uint32                 `protobuf:"varint,2,opt,name=cols,proto3" json:"cols,omitempty"`
+	Values        []float64              `protobuf:"fixed64,3,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Matrix) Reset() {
+	*x = Matrix{}
+	mi := &file_plugin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Matrix) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Matrix) ProtoMessage() {}
+
+func (x *Matrix) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Matrix.ProtoReflect.Descriptor instead.
+func (*Matrix) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Matrix) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *Matrix) GetCols() uint32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
+func (x *Matrix) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type HistogramQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Features      []*Bins                `protobuf:"bytes,1,rep,name=features,proto3" json:"features,omitempty"`
+	ByLabel       bool                   `protobuf:"varint,2,opt,name=by_label,json=byLabel,proto3" json:"by_label,omitempty"`
+	Sums          bool                   `protobuf:"varint,3,opt,name=sums,proto3" json:"sums,omitempty"`
+	Rho           float64                `protobuf:"fixed64,4,opt,name=rho,proto3" json:"rho,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistogramQuery) Reset() {
+	*x = HistogramQuery{}
+	mi := &file_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistogramQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistogramQuery) ProtoMessage() {}
+
+func (x *HistogramQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistogramQuery.ProtoReflect.Descriptor instead.
+func (*HistogramQuery) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *HistogramQuery) GetFeatures() []*Bins {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *HistogramQuery) GetByLabel() bool {
+	if x != nil {
+		return x.ByLabel
+	}
+	return false
+}
+
+func (x *HistogramQuery) GetSums() bool {
+	if x != nil {
+		return x.Sums
+	}
+	return false
+}
+
+func (x *HistogramQuery) GetRho() float64 {
+	if x != nil {
+		return x.Rho
+	}
+	return 0
+}
+
+type HistogramAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Features      []*FeatureHistogram    `protobuf:"bytes,1,rep,name=features,proto3" json:"features,omitempty"`
+	Spent         *Spent                 `protobuf:"bytes,2,opt,name=spent,proto3" json:"spent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistogramAnswer) Reset() {
+	*x = HistogramAnswer{}
+	mi := &file_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistogramAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistogramAnswer) ProtoMessage() {}
+
+func (x *HistogramAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistogramAnswer.ProtoReflect.Descriptor instead.
+func (*HistogramAnswer) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *HistogramAnswer) GetFeatures() []*FeatureHistogram {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *HistogramAnswer) GetSpent() *Spent {
+	if x != nil {
+		return x.Spent
+	}
+	return nil
+}
+
+// Counts, sums and suppressed are [label][bin] matrices.
+type FeatureHistogram struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Column        string                 `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	Edges         []float64              `protobuf:"fixed64,2,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	Counts        *Matrix                `protobuf:"bytes,3,opt,name=counts,proto3" json:"counts,omitempty"`
+	Sums          *Matrix                `protobuf:"bytes,4,opt,name=sums,proto3" json:"sums,omitempty"`
+	Labels        uint32                 `protobuf:"varint,5,opt,name=labels,proto3" json:"labels,omitempty"`
+	Suppressed    []bool                 `protobuf:"varint,6,rep,packed,name=suppressed,proto3" json:"suppressed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureHistogram) Reset() {
+	*x = FeatureHistogram{}
+	mi := &file_plugin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureHistogram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureHistogram) ProtoMessage() {}
+
+func (x *FeatureHistogram) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureHistogram.ProtoReflect.Descriptor instead.
+func (*FeatureHistogram) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *FeatureHistogram) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *FeatureHistogram) GetEdges() []float64 {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+func (x *FeatureHistogram) GetCounts() *Matrix {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *FeatureHistogram) GetSums() *Matrix {
+	if x != nil {
+		return x.Sums
+	}
+	return nil
+}
+
+func (x *FeatureHistogram) GetLabels() uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return 0
+}
+
+func (x *FeatureHistogram) GetSuppressed() []bool {
+	if x != nil {
+		return x.Suppressed
+	}
+	return nil
+}
+
+type MomentsQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Features      []string               `protobuf:"bytes,1,rep,name=features,proto3" json:"features,omitempty"`
+	ClipNorm      float64                `protobuf:"fixed64,2,opt,name=clip_norm,json=clipNorm,proto3" json:"clip_norm,omitempty"`
+	Rho           float64                `protobuf:"fixed64,3,opt,name=rho,proto3" json:"rho,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MomentsQuery) Reset() {
+	*x = MomentsQuery{}
+	mi := &file_plugin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MomentsQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MomentsQuery) ProtoMessage() {}
+
+func (x *MomentsQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MomentsQuery.ProtoReflect.Descriptor instead.
+func (*MomentsQuery) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *MomentsQuery) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *MomentsQuery) GetClipNorm() float64 {
+	if x != nil {
+		return x.ClipNorm
+	}
+	return 0
+}
+
+func (x *MomentsQuery) GetRho() float64 {
+	if x != nil {
+		return x.Rho
+	}
+	return 0
+}
+
+type MomentsAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Features      []string               `protobuf:"bytes,1,rep,name=features,proto3" json:"features,omitempty"`
+	Xtx           *Matrix                `protobuf:"bytes,2,opt,name=xtx,proto3" json:"xtx,omitempty"`
+	Xty           []float64              `protobuf:"fixed64,3,rep,packed,name=xty,proto3" json:"xty,omitempty"`
+	Suppressed    bool                   `protobuf:"varint,4,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
+	Spent         *Spent                 `protobuf:"bytes,5,opt,name=spent,proto3" json:"spent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MomentsAnswer) Reset() {
+	*x = MomentsAnswer{}
+	mi := &file_plugin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MomentsAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MomentsAnswer) ProtoMessage() {}
+
+func (x *MomentsAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MomentsAnswer.ProtoReflect.Descriptor instead.
+func (*MomentsAnswer) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *MomentsAnswer) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *MomentsAnswer) GetXtx() *Matrix {
+	if x != nil {
+		return x.Xtx
+	}
+	return nil
+}
+
+func (x *MomentsAnswer) GetXty() []float64 {
+	if x != nil {
+		return x.Xty
+	}
+	return nil
+}
+
+func (x *MomentsAnswer) GetSuppressed() bool {
+	if x != nil {
+		return x.Suppressed
+	}
+	return false
+}
+
+func (x *MomentsAnswer) GetSpent() *Spent {
+	if x != nil {
+		return x.Spent
+	}
+	return nil
+}
+
+type GLMQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Features      []string               `protobuf:"bytes,1,rep,name=features,proto3" json:"features,omitempty"`
+	Weights       []float64              `protobuf:"fixed64,2,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	Intercept     float64                `protobuf:"fixed64,3,opt,name=intercept,proto3" json:"intercept,omitempty"`
+	Hessian       bool                   `protobuf:"varint,4,opt,name=hessian,proto3" json:"hessian,omitempty"`
+	ClipNorm      float64                `protobuf:"fixed64,5,opt,name=clip_norm,json=clipNorm,proto3" json:"clip_norm,omitempty"`
+	Rho           float64                `protobuf:"fixed64,6,opt,name=rho,proto3" json:"rho,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GLMQuery) Reset() {
+	*x = GLMQuery{}
+	mi := &file_plugin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GLMQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GLMQuery) ProtoMessage() {}
+
+func (x *GLMQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GLMQuery.ProtoReflect.Descriptor instead.
+func (*GLMQuery) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GLMQuery) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *GLMQuery) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *GLMQuery) GetIntercept() float64 {
+	if x != nil {
+		return x.Intercept
+	}
+	return 0
+}
+
+func (x *GLMQuery) GetHessian() bool {
+	if x != nil {
+		return x.Hessian
+	}
+	return false
+}
+
+func (x *GLMQuery) GetClipNorm() float64 {
+	if x != nil {
+		return x.ClipNorm
+	}
+	return 0
+}
+
+func (x *GLMQuery) GetRho() float64 {
+	if x != nil {
+		return x.Rho
+	}
+	return 0
+}
+
+type GLMAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Features      []string               `protobuf:"bytes,1,rep,name=features,proto3" json:"features,omitempty"`
+	Gradient      []float64              `protobuf:"fixed64,2,rep,packed,name=gradient,proto3" json:"gradient,omitempty"`
+	Hessian       *Matrix                `protobuf:"bytes,3,opt,name=hessian,proto3" json:"hessian,omitempty"`
+	Spent         *Spent                 `protobuf:"bytes,4,opt,name=spent,proto3" json:"spent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GLMAnswer) Reset() {
+	*x = GLMAnswer{}
+	mi := &file_plugin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GLMAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GLMAnswer) ProtoMessage() {}
+
+func (x *GLMAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GLMAnswer.ProtoReflect.Descriptor instead.
+func (*GLMAnswer) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GLMAnswer) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *GLMAnswer) GetGradient() []float64 {
+	if x != nil {
+		return x.Gradient
+	}
+	return nil
+}
+
+func (x *GLMAnswer) GetHessian() *Matrix {
+	if x != nil {
+		return x.Hessian
+	}
+	return nil
+}
+
+func (x *GLMAnswer) GetSpent() *Spent {
+	if x != nil {
+		return x.Spent
+	}
+	return nil
+}
+
+type TreeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*TreeRequest_Header
+	//	*TreeRequest_Model
+	Msg           isTreeRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRequest) Reset() {
+	*x = TreeRequest{}
+	mi := &file_plugin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRequest) ProtoMessage() {}
+
+func (x *TreeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
+func (*TreeRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *TreeRequest) GetMsg() isTreeRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *TreeRequest) GetHeader() *TreeQueryHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*TreeRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *TreeRequest) GetModel() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*TreeRequest_Model); ok {
+			return x.Model
+		}
+	}
+	return nil
+}
+
+type isTreeRequest_Msg interface {
+	isTreeRequest_Msg()
+}
+
+type TreeRequest_Header struct {
+	Header *TreeQueryHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type TreeRequest_Model struct {
+	// A chunk of the model's JSON.
+	Model []byte `protobuf:"bytes,2,opt,name=model,proto3,oneof"`
+}
+
+func (*TreeRequest_Header) isTreeRequest_Msg() {}
+
+func (*TreeRequest_Model) isTreeRequest_Msg() {}
+
+type TreeQueryHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Features      []string               `protobuf:"bytes,1,rep,name=features,proto3" json:"features,omitempty"`
+	Edges         []*EdgeList            `protobuf:"bytes,2,rep,name=edges,proto3" json:"edges,omitempty"`
+	Nodes         []*TreeNodeQuery       `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Rho           float64                `protobuf:"fixed64,4,opt,name=rho,proto3" json:"rho,omitempty"`
+	ModelBytes    uint64                 `protobuf:"varint,5,opt,name=model_bytes,json=modelBytes,proto3" json:"model_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeQueryHeader) Reset() {
+	*x = TreeQueryHeader{}
+	mi := &file_plugin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeQueryHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeQueryHeader) ProtoMessage() {}
+
+func (x *TreeQueryHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeQueryHeader.ProtoReflect.Descriptor instead.
+func (*TreeQueryHeader) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *TreeQueryHeader) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *TreeQueryHeader) GetEdges() []*EdgeList {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+func (x *TreeQueryHeader) GetNodes() []*TreeNodeQuery {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *TreeQueryHeader) GetRho() float64 {
+	if x != nil {
+		return x.Rho
+	}
+	return 0
+}
+
+func (x *TreeQueryHeader) GetModelBytes() uint64 {
+	if x != nil {
+		return x.ModelBytes
+	}
+	return 0
+}
+
+type EdgeList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Edges         []float64              `protobuf:"fixed64,1,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EdgeList) Reset() {
+	*x = EdgeList{}
+	mi := &file_plugin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EdgeList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EdgeList) ProtoMessage() {}
+
+func (x *EdgeList) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EdgeList.ProtoReflect.Descriptor instead.
+func (*EdgeList) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *EdgeList) GetEdges() []float64 {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+type TreeNodeQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Path          []*TreeCondition       `protobuf:"bytes,2,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeNodeQuery) Reset() {
+	*x = TreeNodeQuery{}
+	mi := &file_plugin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeNodeQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeNodeQuery) ProtoMessage() {}
+
+func (x *TreeNodeQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeNodeQuery.ProtoReflect.Descriptor instead.
+func (*TreeNodeQuery) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *TreeNodeQuery) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TreeNodeQuery) GetPath() []*TreeCondition {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+type TreeCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feature       uint32                 `protobuf:"varint,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	Bin           uint32                 `protobuf:"varint,2,opt,name=bin,proto3" json:"bin,omitempty"`
+	MissingLeft   bool                   `protobuf:"varint,3,opt,name=missing_left,json=missingLeft,proto3" json:"missing_left,omitempty"`
+	Left          bool                   `protobuf:"varint,4,opt,name=left,proto3" json:"left,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeCondition) Reset() {
+	*x = TreeCondition{}
+	mi := &file_plugin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeCondition) ProtoMessage() {}
+
+func (x *TreeCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeCondition.ProtoReflect.Descriptor instead.
+func (*TreeCondition) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TreeCondition) GetFeature() uint32 {
+	if x != nil {
+		return x.Feature
+	}
+	return 0
+}
+
+func (x *TreeCondition) GetBin() uint32 {
+	if x != nil {
+		return x.Bin
+	}
+	return 0
+}
+
+func (x *TreeCondition) GetMissingLeft() bool {
+	if x != nil {
+		return x.MissingLeft
+	}
+	return false
+}
+
+func (x *TreeCondition) GetLeft() bool {
+	if x != nil {
+		return x.Left
+	}
+	return false
+}
+
+type TreeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*TreeResponse_Node
+	//	*TreeResponse_Spent
+	Msg           isTreeResponse_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeResponse) Reset() {
+	*x = TreeResponse{}
+	mi := &file_plugin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeResponse) ProtoMessage() {}
+
+func (x *TreeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeResponse.ProtoReflect.Descriptor instead.
+func (*TreeResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TreeResponse) GetMsg() isTreeResponse_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *TreeResponse) GetNode() *TreeNodeHistogram {
+	if x != nil {
+		if x, ok := x.Msg.(*TreeResponse_Node); ok {
+			return x.Node
+		}
+	}
+	return nil
+}
+
+func (x *TreeResponse) GetSpent() *Spent {
+	if x != nil {
+		if x, ok := x.Msg.(*TreeResponse_Spent); ok {
+			return x.Spent
+		}
+	}
+	return nil
+}
+
+type isTreeResponse_Msg interface {
+	isTreeResponse_Msg()
+}
+
+type TreeResponse_Node struct {
+	Node *TreeNodeHistogram `protobuf:"bytes,1,opt,name=node,proto3,oneof"`
+}
+
+type TreeResponse_Spent struct {
+	Spent *Spent `protobuf:"bytes,2,opt,name=spent,proto3,oneof"`
+}
+
+func (*TreeResponse_Node) isTreeResponse_Msg() {}
+
+func (*TreeResponse_Spent) isTreeResponse_Msg() {}
+
+// G, H and counts are [feature][bin] in feature order with each feature's bins concatenated;
+// bins[f] is feature f's bin count.
+type TreeNodeHistogram struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Bins           []uint32               `protobuf:"varint,2,rep,packed,name=bins,proto3" json:"bins,omitempty"`
+	G              []float64              `protobuf:"fixed64,3,rep,packed,name=g,proto3" json:"g,omitempty"`
+	H              []float64              `protobuf:"fixed64,4,rep,packed,name=h,proto3" json:"h,omitempty"`
+	Counts         []float64              `protobuf:"fixed64,5,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	Suppressed     []bool                 `protobuf:"varint,6,rep,packed,name=suppressed,proto3" json:"suppressed,omitempty"`
+	SumG           float64                `protobuf:"fixed64,7,opt,name=sum_g,json=sumG,proto3" json:"sum_g,omitempty"`
+	SumH           float64                `protobuf:"fixed64,8,opt,name=sum_h,json=sumH,proto3" json:"sum_h,omitempty"`
+	Count          float64                `protobuf:"fixed64,9,opt,name=count,proto3" json:"count,omitempty"`
+	NodeSuppressed bool                   `protobuf:"varint,10,opt,name=node_suppressed,json=nodeSuppressed,proto3" json:"node_suppressed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TreeNodeHistogram) Reset() {
+	*x = TreeNodeHistogram{}
+	mi := &file_plugin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeNodeHistogram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeNodeHistogram) ProtoMessage() {}
+
+func (x *TreeNodeHistogram) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeNodeHistogram.ProtoReflect.Descriptor instead.
+func (*TreeNodeHistogram) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TreeNodeHistogram) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TreeNodeHistogram) GetBins() []uint32 {
+	if x != nil {
+		return x.Bins
+	}
+	return nil
+}
+
+func (x *TreeNodeHistogram) GetG() []float64 {
+	if x != nil {
+		return x.G
+	}
+	return nil
+}
+
+func (x *TreeNodeHistogram) GetH() []float64 {
+	if x != nil {
+		return x.H
+	}
+	return nil
+}
+
+func (x *TreeNodeHistogram) GetCounts() []float64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *TreeNodeHistogram) GetSuppressed() []bool {
+	if x != nil {
+		return x.Suppressed
+	}
+	return nil
+}
+
+func (x *TreeNodeHistogram) GetSumG() float64 {
+	if x != nil {
+		return x.SumG
+	}
+	return 0
+}
+
+func (x *TreeNodeHistogram) GetSumH() float64 {
+	if x != nil {
+		return x.SumH
+	}
+	return 0
+}
+
+func (x *TreeNodeHistogram) GetCount() float64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *TreeNodeHistogram) GetNodeSuppressed() bool {
+	if x != nil {
+		return x.NodeSuppressed
+	}
+	return false
+}
+
+type BudgetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BudgetRequest) Reset() {
+	*x = BudgetRequest{}
+	mi := &file_plugin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BudgetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BudgetRequest) ProtoMessage() {}
+
+func (x *BudgetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BudgetRequest.ProtoReflect.Descriptor instead.
+func (*BudgetRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{39}
+}
+
+type BudgetReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epsilon       float64                `protobuf:"fixed64,1,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	Delta         float64                `protobuf:"fixed64,2,opt,name=delta,proto3" json:"delta,omitempty"`
+	Rho           float64                `protobuf:"fixed64,3,opt,name=rho,proto3" json:"rho,omitempty"`
+	RhoSpent      float64                `protobuf:"fixed64,4,opt,name=rho_spent,json=rhoSpent,proto3" json:"rho_spent,omitempty"`
+	EpsilonSpent  float64                `protobuf:"fixed64,5,opt,name=epsilon_spent,json=epsilonSpent,proto3" json:"epsilon_spent,omitempty"`
+	RhoLeft       float64                `protobuf:"fixed64,6,opt,name=rho_left,json=rhoLeft,proto3" json:"rho_left,omitempty"`
+	MinCount      uint32                 `protobuf:"varint,7,opt,name=min_count,json=minCount,proto3" json:"min_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BudgetReport) Reset() {
+	*x = BudgetReport{}
+	mi := &file_plugin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BudgetReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BudgetReport) ProtoMessage() {}
+
+func (x *BudgetReport) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BudgetReport.ProtoReflect.Descriptor instead.
+func (*BudgetReport) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *BudgetReport) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *BudgetReport) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+func (x *BudgetReport) GetRho() float64 {
+	if x != nil {
+		return x.Rho
+	}
+	return 0
+}
+
+func (x *BudgetReport) GetRhoSpent() float64 {
+	if x != nil {
+		return x.RhoSpent
+	}
+	return 0
+}
+
+func (x *BudgetReport) GetEpsilonSpent() float64 {
+	if x != nil {
+		return x.EpsilonSpent
+	}
+	return 0
+}
+
+func (x *BudgetReport) GetRhoLeft() float64 {
+	if x != nil {
+		return x.RhoLeft
+	}
+	return 0
+}
+
+func (x *BudgetReport) GetMinCount() uint32 {
+	if x != nil {
+		return x.MinCount
+	}
+	return 0
 }
 
 var File_plugin_proto protoreflect.FileDescriptor
@@ -1785,23 +3058,121 @@ const file_plugin_proto_rawDesc = "" +
 	"\tOutputEnd\"\x17\n" +
 	"\x15EvaluationKeysRequest\"\x1b\n" +
 	"\x05Chunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\x96\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xa8\x01\n" +
 	"\x0eAggregateQuery\x129\n" +
 	"\tstatistic\x18\x01 \x01(\x0e2\x1b.insitu.plugin.v1.StatisticR\tstatistic\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\tR\x06column\x121\n" +
-	"\bgroup_by\x18\x03 \x03(\v2\x16.insitu.plugin.v1.BinsR\agroupBy\"4\n" +
+	"\bgroup_by\x18\x03 \x03(\v2\x16.insitu.plugin.v1.BinsR\agroupBy\x12\x10\n" +
+	"\x03rho\x18\x04 \x01(\x01R\x03rho\"4\n" +
 	"\x04Bins\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x12\x14\n" +
-	"\x05edges\x18\x02 \x03(\x01R\x05edges\"b\n" +
+	"\x05edges\x18\x02 \x03(\x01R\x05edges\"t\n" +
 	"\x0fAggregateAnswer\x125\n" +
 	"\x05cells\x18\x01 \x03(\v2\x1f.insitu.plugin.v1.AggregateCellR\x05cells\x12\x18\n" +
-	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\"Y\n" +
+	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x10\n" +
+	"\x03rho\x18\x03 \x01(\x01R\x03rho\"Y\n" +
 	"\rAggregateCell\x12\x12\n" +
 	"\x04bins\x18\x01 \x03(\rR\x04bins\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1e\n" +
 	"\n" +
 	"suppressed\x18\x03 \x01(\bR\n" +
-	"suppressed*X\n" +
+	"suppressed\"3\n" +
+	"\x05Spent\x12\x10\n" +
+	"\x03rho\x18\x01 \x01(\x01R\x03rho\x12\x18\n" +
+	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\"H\n" +
+	"\x06Matrix\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\rR\x04rows\x12\x12\n" +
+	"\x04cols\x18\x02 \x01(\rR\x04cols\x12\x16\n" +
+	"\x06values\x18\x03 \x03(\x01R\x06values\"\x85\x01\n" +
+	"\x0eHistogramQuery\x122\n" +
+	"\bfeatures\x18\x01 \x03(\v2\x16.insitu.plugin.v1.BinsR\bfeatures\x12\x19\n" +
+	"\bby_label\x18\x02 \x01(\bR\abyLabel\x12\x12\n" +
+	"\x04sums\x18\x03 \x01(\bR\x04sums\x12\x10\n" +
+	"\x03rho\x18\x04 \x01(\x01R\x03rho\"\x80\x01\n" +
+	"\x0fHistogramAnswer\x12>\n" +
+	"\bfeatures\x18\x01 \x03(\v2\".insitu.plugin.v1.FeatureHistogramR\bfeatures\x12-\n" +
+	"\x05spent\x18\x02 \x01(\v2\x17.insitu.plugin.v1.SpentR\x05spent\"\xd8\x01\n" +
+	"\x10FeatureHistogram\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12\x14\n" +
+	"\x05edges\x18\x02 \x03(\x01R\x05edges\x120\n" +
+	"\x06counts\x18\x03 \x01(\v2\x18.insitu.plugin.v1.MatrixR\x06counts\x12,\n" +
+	"\x04sums\x18\x04 \x01(\v2\x18.insitu.plugin.v1.MatrixR\x04sums\x12\x16\n" +
+	"\x06labels\x18\x05 \x01(\rR\x06labels\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\x06 \x03(\bR\n" +
+	"suppressed\"Y\n" +
+	"\fMomentsQuery\x12\x1a\n" +
+	"\bfeatures\x18\x01 \x03(\tR\bfeatures\x12\x1b\n" +
+	"\tclip_norm\x18\x02 \x01(\x01R\bclipNorm\x12\x10\n" +
+	"\x03rho\x18\x03 \x01(\x01R\x03rho\"\xb8\x01\n" +
+	"\rMomentsAnswer\x12\x1a\n" +
+	"\bfeatures\x18\x01 \x03(\tR\bfeatures\x12*\n" +
+	"\x03xtx\x18\x02 \x01(\v2\x18.insitu.plugin.v1.MatrixR\x03xtx\x12\x10\n" +
+	"\x03xty\x18\x03 \x03(\x01R\x03xty\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\x04 \x01(\bR\n" +
+	"suppressed\x12-\n" +
+	"\x05spent\x18\x05 \x01(\v2\x17.insitu.plugin.v1.SpentR\x05spent\"\xa7\x01\n" +
+	"\bGLMQuery\x12\x1a\n" +
+	"\bfeatures\x18\x01 \x03(\tR\bfeatures\x12\x18\n" +
+	"\aweights\x18\x02 \x03(\x01R\aweights\x12\x1c\n" +
+	"\tintercept\x18\x03 \x01(\x01R\tintercept\x12\x18\n" +
+	"\ahessian\x18\x04 \x01(\bR\ahessian\x12\x1b\n" +
+	"\tclip_norm\x18\x05 \x01(\x01R\bclipNorm\x12\x10\n" +
+	"\x03rho\x18\x06 \x01(\x01R\x03rho\"\xa6\x01\n" +
+	"\tGLMAnswer\x12\x1a\n" +
+	"\bfeatures\x18\x01 \x03(\tR\bfeatures\x12\x1a\n" +
+	"\bgradient\x18\x02 \x03(\x01R\bgradient\x122\n" +
+	"\ahessian\x18\x03 \x01(\v2\x18.insitu.plugin.v1.MatrixR\ahessian\x12-\n" +
+	"\x05spent\x18\x04 \x01(\v2\x17.insitu.plugin.v1.SpentR\x05spent\"i\n" +
+	"\vTreeRequest\x12;\n" +
+	"\x06header\x18\x01 \x01(\v2!.insitu.plugin.v1.TreeQueryHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05model\x18\x02 \x01(\fH\x00R\x05modelB\x05\n" +
+	"\x03msg\"\xc9\x01\n" +
+	"\x0fTreeQueryHeader\x12\x1a\n" +
+	"\bfeatures\x18\x01 \x03(\tR\bfeatures\x120\n" +
+	"\x05edges\x18\x02 \x03(\v2\x1a.insitu.plugin.v1.EdgeListR\x05edges\x125\n" +
+	"\x05nodes\x18\x03 \x03(\v2\x1f.insitu.plugin.v1.TreeNodeQueryR\x05nodes\x12\x10\n" +
+	"\x03rho\x18\x04 \x01(\x01R\x03rho\x12\x1f\n" +
+	"\vmodel_bytes\x18\x05 \x01(\x04R\n" +
+	"modelBytes\" \n" +
+	"\bEdgeList\x12\x14\n" +
+	"\x05edges\x18\x01 \x03(\x01R\x05edges\"T\n" +
+	"\rTreeNodeQuery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x123\n" +
+	"\x04path\x18\x02 \x03(\v2\x1f.insitu.plugin.v1.TreeConditionR\x04path\"r\n" +
+	"\rTreeCondition\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\rR\afeature\x12\x10\n" +
+	"\x03bin\x18\x02 \x01(\rR\x03bin\x12!\n" +
+	"\fmissing_left\x18\x03 \x01(\bR\vmissingLeft\x12\x12\n" +
+	"\x04left\x18\x04 \x01(\bR\x04left\"\x81\x01\n" +
+	"\fTreeResponse\x129\n" +
+	"\x04node\x18\x01 \x01(\v2#.insitu.plugin.v1.TreeNodeHistogramH\x00R\x04node\x12/\n" +
+	"\x05spent\x18\x02 \x01(\v2\x17.insitu.plugin.v1.SpentH\x00R\x05spentB\x05\n" +
+	"\x03msg\"\xf4\x01\n" +
+	"\x11TreeNodeHistogram\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
+	"\x04bins\x18\x02 \x03(\rR\x04bins\x12\f\n" +
+	"\x01g\x18\x03 \x03(\x01R\x01g\x12\f\n" +
+	"\x01h\x18\x04 \x03(\x01R\x01h\x12\x16\n" +
+	"\x06counts\x18\x05 \x03(\x01R\x06counts\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\x06 \x03(\bR\n" +
+	"suppressed\x12\x13\n" +
+	"\x05sum_g\x18\a \x01(\x01R\x04sumG\x12\x13\n" +
+	"\x05sum_h\x18\b \x01(\x01R\x04sumH\x12\x14\n" +
+	"\x05count\x18\t \x01(\x01R\x05count\x12'\n" +
+	"\x0fnode_suppressed\x18\n" +
+	" \x01(\bR\x0enodeSuppressed\"\x0f\n" +
+	"\rBudgetRequest\"\xca\x01\n" +
+	"\fBudgetReport\x12\x18\n" +
+	"\aepsilon\x18\x01 \x01(\x01R\aepsilon\x12\x14\n" +
+	"\x05delta\x18\x02 \x01(\x01R\x05delta\x12\x10\n" +
+	"\x03rho\x18\x03 \x01(\x01R\x03rho\x12\x1b\n" +
+	"\trho_spent\x18\x04 \x01(\x01R\brhoSpent\x12#\n" +
+	"\repsilon_spent\x18\x05 \x01(\x01R\fepsilonSpent\x12\x19\n" +
+	"\brho_left\x18\x06 \x01(\x01R\arhoLeft\x12\x1b\n" +
+	"\tmin_count\x18\a \x01(\rR\bminCount*X\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15MODE_PLAINTEXT_PUBLIC\x10\x01\x12\v\n" +
@@ -1825,9 +3196,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05Train\x12\x1e.insitu.plugin.v1.TrainRequest\x1a\x1f.insitu.plugin.v1.TrainResponse(\x010\x012\x9b\x01\n" +
 	"\x02HE\x12T\n" +
 	"\x0eEvaluationKeys\x12'.insitu.plugin.v1.EvaluationKeysRequest\x1a\x17.insitu.plugin.v1.Chunk0\x01\x12?\n" +
-	"\aRefresh\x12\x17.insitu.plugin.v1.Chunk\x1a\x17.insitu.plugin.v1.Chunk(\x010\x012Y\n" +
+	"\aRefresh\x12\x17.insitu.plugin.v1.Chunk\x1a\x17.insitu.plugin.v1.Chunk(\x010\x012\xd7\x03\n" +
 	"\tAggregate\x12L\n" +
-	"\x05Query\x12 .insitu.plugin.v1.AggregateQuery\x1a!.insitu.plugin.v1.AggregateAnswerB&Z$insitu/plugins/sdk/internal/pluginpbb\x06proto3"
+	"\x05Query\x12 .insitu.plugin.v1.AggregateQuery\x1a!.insitu.plugin.v1.AggregateAnswer\x12P\n" +
+	"\tHistogram\x12 .insitu.plugin.v1.HistogramQuery\x1a!.insitu.plugin.v1.HistogramAnswer\x12J\n" +
+	"\aMoments\x12\x1e.insitu.plugin.v1.MomentsQuery\x1a\x1f.insitu.plugin.v1.MomentsAnswer\x12>\n" +
+	"\x03GLM\x12\x1a.insitu.plugin.v1.GLMQuery\x1a\x1b.insitu.plugin.v1.GLMAnswer\x12S\n" +
+	"\x0eTreeHistograms\x12\x1d.insitu.plugin.v1.TreeRequest\x1a\x1e.insitu.plugin.v1.TreeResponse(\x010\x01\x12I\n" +
+	"\x06Budget\x12\x1f.insitu.plugin.v1.BudgetRequest\x1a\x1e.insitu.plugin.v1.BudgetReportB&Z$insitu/plugins/sdk/internal/pluginpbb\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -1842,7 +3218,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_plugin_proto_goTypes = []any{
 	(Mode)(0),                     // 0: insitu.plugin.v1.Mode
 	(OutputKind)(0),               // 1: insitu.plugin.v1.OutputKind
@@ -1870,6 +3246,24 @@ var file_plugin_proto_goTypes = []any{
 	(*Bins)(nil),                  // 23: insitu.plugin.v1.Bins
 	(*AggregateAnswer)(nil),       // 24: insitu.plugin.v1.AggregateAnswer
 	(*AggregateCell)(nil),         // 25: insitu.plugin.v1.AggregateCell
+	(*Spent)(nil),                 // 26: insitu.plugin.v1.Spent
+	(*Matrix)(nil),                // 27: insitu.plugin.v1.Matrix
+	(*HistogramQuery)(nil),        // 28: insitu.plugin.v1.HistogramQuery
+	(*HistogramAnswer)(nil),       // 29: insitu.plugin.v1.HistogramAnswer
+	(*FeatureHistogram)(nil),      // 30: insitu.plugin.v1.FeatureHistogram
+	(*MomentsQuery)(nil),          // 31: insitu.plugin.v1.MomentsQuery
+	(*MomentsAnswer)(nil),         // 32: insitu.plugin.v1.MomentsAnswer
+	(*GLMQuery)(nil),              // 33: insitu.plugin.v1.GLMQuery
+	(*GLMAnswer)(nil),             // 34: insitu.plugin.v1.GLMAnswer
+	(*TreeRequest)(nil),           // 35: insitu.plugin.v1.TreeRequest
+	(*TreeQueryHeader)(nil),       // 36: insitu.plugin.v1.TreeQueryHeader
+	(*EdgeList)(nil),              // 37: insitu.plugin.v1.EdgeList
+	(*TreeNodeQuery)(nil),         // 38: insitu.plugin.v1.TreeNodeQuery
+	(*TreeCondition)(nil),         // 39: insitu.plugin.v1.TreeCondition
+	(*TreeResponse)(nil),          // 40: insitu.plugin.v1.TreeResponse
+	(*TreeNodeHistogram)(nil),     // 41: insitu.plugin.v1.TreeNodeHistogram
+	(*BudgetRequest)(nil),         // 42: insitu.plugin.v1.BudgetRequest
+	(*BudgetReport)(nil),          // 43: insitu.plugin.v1.BudgetReport
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: insitu.plugin.v1.Description.mode:type_name -> insitu.plugin.v1.Mode
@@ -1893,21 +3287,46 @@ var file_plugin_proto_depIdxs = []int32{
 	2,  // 18: insitu.plugin.v1.AggregateQuery.statistic:type_name -> insitu.plugin.v1.Statistic
 	23, // 19: insitu.plugin.v1.AggregateQuery.group_by:type_name -> insitu.plugin.v1.Bins
 	25, // 20: insitu.plugin.v1.AggregateAnswer.cells:type_name -> insitu.plugin.v1.AggregateCell
-	3,  // 21: insitu.plugin.v1.Model.Describe:input_type -> insitu.plugin.v1.DescribeRequest
-	6,  // 22: insitu.plugin.v1.Model.Train:input_type -> insitu.plugin.v1.TrainRequest
-	20, // 23: insitu.plugin.v1.HE.EvaluationKeys:input_type -> insitu.plugin.v1.EvaluationKeysRequest
-	21, // 24: insitu.plugin.v1.HE.Refresh:input_type -> insitu.plugin.v1.Chunk
-	22, // 25: insitu.plugin.v1.Aggregate.Query:input_type -> insitu.plugin.v1.AggregateQuery
-	4,  // 26: insitu.plugin.v1.Model.Describe:output_type -> insitu.plugin.v1.Description
-	11, // 27: insitu.plugin.v1.Model.Train:output_type -> insitu.plugin.v1.TrainResponse
-	21, // 28: insitu.plugin.v1.HE.EvaluationKeys:output_type -> insitu.plugin.v1.Chunk
-	21, // 29: insitu.plugin.v1.HE.Refresh:output_type -> insitu.plugin.v1.Chunk
-	24, // 30: insitu.plugin.v1.Aggregate.Query:output_type -> insitu.plugin.v1.AggregateAnswer
-	26, // [26:31] is the sub-list for method output_type
-	21, // [21:26] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	23, // 21: insitu.plugin.v1.HistogramQuery.features:type_name -> insitu.plugin.v1.Bins
+	30, // 22: insitu.plugin.v1.HistogramAnswer.features:type_name -> insitu.plugin.v1.FeatureHistogram
+	26, // 23: insitu.plugin.v1.HistogramAnswer.spent:type_name -> insitu.plugin.v1.Spent
+	27, // 24: insitu.plugin.v1.FeatureHistogram.counts:type_name -> insitu.plugin.v1.Matrix
+	27, // 25: insitu.plugin.v1.FeatureHistogram.sums:type_name -> insitu.plugin.v1.Matrix
+	27, // 26: insitu.plugin.v1.MomentsAnswer.xtx:type_name -> insitu.plugin.v1.Matrix
+	26, // 27: insitu.plugin.v1.MomentsAnswer.spent:type_name -> insitu.plugin.v1.Spent
+	27, // 28: insitu.plugin.v1.GLMAnswer.hessian:type_name -> insitu.plugin.v1.Matrix
+	26, // 29: insitu.plugin.v1.GLMAnswer.spent:type_name -> insitu.plugin.v1.Spent
+	36, // 30: insitu.plugin.v1.TreeRequest.header:type_name -> insitu.plugin.v1.TreeQueryHeader
+	37, // 31: insitu.plugin.v1.TreeQueryHeader.edges:type_name -> insitu.plugin.v1.EdgeList
+	38, // 32: insitu.plugin.v1.TreeQueryHeader.nodes:type_name -> insitu.plugin.v1.TreeNodeQuery
+	39, // 33: insitu.plugin.v1.TreeNodeQuery.path:type_name -> insitu.plugin.v1.TreeCondition
+	41, // 34: insitu.plugin.v1.TreeResponse.node:type_name -> insitu.plugin.v1.TreeNodeHistogram
+	26, // 35: insitu.plugin.v1.TreeResponse.spent:type_name -> insitu.plugin.v1.Spent
+	3,  // 36: insitu.plugin.v1.Model.Describe:input_type -> insitu.plugin.v1.DescribeRequest
+	6,  // 37: insitu.plugin.v1.Model.Train:input_type -> insitu.plugin.v1.TrainRequest
+	20, // 38: insitu.plugin.v1.HE.EvaluationKeys:input_type -> insitu.plugin.v1.EvaluationKeysRequest
+	21, // 39: insitu.plugin.v1.HE.Refresh:input_type -> insitu.plugin.v1.Chunk
+	22, // 40: insitu.plugin.v1.Aggregate.Query:input_type -> insitu.plugin.v1.AggregateQuery
+	28, // 41: insitu.plugin.v1.Aggregate.Histogram:input_type -> insitu.plugin.v1.HistogramQuery
+	31, // 42: insitu.plugin.v1.Aggregate.Moments:input_type -> insitu.plugin.v1.MomentsQuery
+	33, // 43: insitu.plugin.v1.Aggregate.GLM:input_type -> insitu.plugin.v1.GLMQuery
+	35, // 44: insitu.plugin.v1.Aggregate.TreeHistograms:input_type -> insitu.plugin.v1.TreeRequest
+	42, // 45: insitu.plugin.v1.Aggregate.Budget:input_type -> insitu.plugin.v1.BudgetRequest
+	4,  // 46: insitu.plugin.v1.Model.Describe:output_type -> insitu.plugin.v1.Description
+	11, // 47: insitu.plugin.v1.Model.Train:output_type -> insitu.plugin.v1.TrainResponse
+	21, // 48: insitu.plugin.v1.HE.EvaluationKeys:output_type -> insitu.plugin.v1.Chunk
+	21, // 49: insitu.plugin.v1.HE.Refresh:output_type -> insitu.plugin.v1.Chunk
+	24, // 50: insitu.plugin.v1.Aggregate.Query:output_type -> insitu.plugin.v1.AggregateAnswer
+	29, // 51: insitu.plugin.v1.Aggregate.Histogram:output_type -> insitu.plugin.v1.HistogramAnswer
+	32, // 52: insitu.plugin.v1.Aggregate.Moments:output_type -> insitu.plugin.v1.MomentsAnswer
+	34, // 53: insitu.plugin.v1.Aggregate.GLM:output_type -> insitu.plugin.v1.GLMAnswer
+	40, // 54: insitu.plugin.v1.Aggregate.TreeHistograms:output_type -> insitu.plugin.v1.TreeResponse
+	43, // 55: insitu.plugin.v1.Aggregate.Budget:output_type -> insitu.plugin.v1.BudgetReport
+	46, // [46:56] is the sub-list for method output_type
+	36, // [36:46] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1932,13 +3351,21 @@ func file_plugin_proto_init() {
 		(*TrainResponse_Ciphertext)(nil),
 		(*TrainResponse_End)(nil),
 	}
+	file_plugin_proto_msgTypes[32].OneofWrappers = []any{
+		(*TreeRequest_Header)(nil),
+		(*TreeRequest_Model)(nil),
+	}
+	file_plugin_proto_msgTypes[37].OneofWrappers = []any{
+		(*TreeResponse_Node)(nil),
+		(*TreeResponse_Spent)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -396,7 +396,12 @@ var HE_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Aggregate_Query_FullMethodName = "/insitu.plugin.v1.Aggregate/Query"
+	Aggregate_Query_FullMethodName          = "/insitu.plugin.v1.Aggregate/Query"
+	Aggregate_Histogram_FullMethodName      = "/insitu.plugin.v1.Aggregate/Histogram"
+	Aggregate_Moments_FullMethodName        = "/insitu.plugin.v1.Aggregate/Moments"
+	Aggregate_GLM_FullMethodName            = "/insitu.plugin.v1.Aggregate/GLM"
+	Aggregate_TreeHistograms_FullMethodName = "/insitu.plugin.v1.Aggregate/TreeHistograms"
+	Aggregate_Budget_FullMethodName         = "/insitu.plugin.v1.Aggregate/Budget"
 )
 
 // AggregateClient is the client API for Aggregate service.
@@ -406,6 +411,13 @@ const (
 // Aggregate is served by the host over the go-plugin broker, in aggregate mode only.
 type AggregateClient interface {
 	Query(ctx context.Context, in *AggregateQuery, opts ...grpc.CallOption) (*AggregateAnswer, error)
+	Histogram(ctx context.Context, in *HistogramQuery, opts ...grpc.CallOption) (*HistogramAnswer, error)
+	Moments(ctx context.Context, in *MomentsQuery, opts ...grpc.CallOption) (*MomentsAnswer, error)
+	GLM(ctx context.Context, in *GLMQuery, opts ...grpc.CallOption) (*GLMAnswer, error)
+	// TreeHistograms takes one TreeQueryHeader then the model's JSON in chunks, and answers one
+	// TreeNodeHistogram per node in query order, then the Spent.
+	TreeHistograms(ctx context.Context, opts ...grpc.CallOption) (Aggregate_TreeHistogramsClient, error)
+	Budget(ctx context.Context, in *BudgetRequest, opts ...grpc.CallOption) (*BudgetReport, error)
 }
 
 type aggregateClient struct {
@@ -426,6 +438,78 @@ func (c *aggregateClient) Query(ctx context.Context, in *AggregateQuery, opts ..
 	return out, nil
 }
 
+func (c *aggregateClient) Histogram(ctx context.Context, in *HistogramQuery, opts ...grpc.CallOption) (*HistogramAnswer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HistogramAnswer)
+	err := c.cc.Invoke(ctx, Aggregate_Histogram_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *aggregateClient) Moments(ctx context.Context, in *MomentsQuery, opts ...grpc.CallOption) (*MomentsAnswer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MomentsAnswer)
+	err := c.cc.Invoke(ctx, Aggregate_Moments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *aggregateClient) GLM(ctx context.Context, in *GLMQuery, opts ...grpc.CallOption) (*GLMAnswer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GLMAnswer)
+	err := c.cc.Invoke(ctx, Aggregate_GLM_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *aggregateClient) TreeHistograms(ctx context.Context, opts ...grpc.CallOption) (Aggregate_TreeHistogramsClient, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Aggregate_ServiceDesc.Streams[0], Aggregate_TreeHistograms_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &aggregateTreeHistogramsClient{ClientStream: stream}
+	return x, nil
+}
+
+type Aggregate_TreeHistogramsClient interface {
+	Send(*TreeRequest) error
+	Recv() (*TreeResponse, error)
+	grpc.ClientStream
+}
+
+type aggregateTreeHistogramsClient struct {
+	grpc.ClientStream
+}
+
+func (x *aggregateTreeHistogramsClient) Send(m *TreeRequest) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *aggregateTreeHistogramsClient) Recv() (*TreeResponse, error) {
+	m := new(TreeResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *aggregateClient) Budget(ctx context.Context, in *BudgetRequest, opts ...grpc.CallOption) (*BudgetReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BudgetReport)
+	err := c.cc.Invoke(ctx, Aggregate_Budget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AggregateServer is the server API for Aggregate service.
 // All implementations must embed UnimplementedAggregateServer
 // for forward compatibility
@@ -433,6 +517,13 @@ func (c *aggregateClient) Query(ctx context.Context, in *AggregateQuery, opts ..
 // Aggregate is served by the host over the go-plugin broker, in aggregate mode only.
 type AggregateServer interface {
 	Query(context.Context, *AggregateQuery) (*AggregateAnswer, error)
+	Histogram(context.Context, *HistogramQuery) (*HistogramAnswer, error)
+	Moments(context.Context, *MomentsQuery) (*MomentsAnswer, error)
+	GLM(context.Context, *GLMQuery) (*GLMAnswer, error)
+	// TreeHistograms takes one TreeQueryHeader then the model's JSON in chunks, and answers one
+	// TreeNodeHistogram per node in query order, then the Spent.
+	TreeHistograms(Aggregate_TreeHistogramsServer) error
+	Budget(context.Context, *BudgetRequest) (*BudgetReport, error)
 	mustEmbedUnimplementedAggregateServer()
 }
 
@@ -442,6 +533,21 @@ type UnimplementedAggregateServer struct {
 
 func (UnimplementedAggregateServer) Query(context.Context, *AggregateQuery) (*AggregateAnswer, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Query not implemented")
+}
+func (UnimplementedAggregateServer) Histogram(context.Context, *HistogramQuery) (*HistogramAnswer, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Histogram not implemented")
+}
+func (UnimplementedAggregateServer) Moments(context.Context, *MomentsQuery) (*MomentsAnswer, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Moments not implemented")
+}
+func (UnimplementedAggregateServer) GLM(context.Context, *GLMQuery) (*GLMAnswer, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GLM not implemented")
+}
+func (UnimplementedAggregateServer) TreeHistograms(Aggregate_TreeHistogramsServer) error {
+	return status.Errorf(codes.Unimplemented, "method TreeHistograms not implemented")
+}
+func (UnimplementedAggregateServer) Budget(context.Context, *BudgetRequest) (*BudgetReport, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Budget not implemented")
 }
 func (UnimplementedAggregateServer) mustEmbedUnimplementedAggregateServer() {}
 
@@ -474,6 +580,104 @@ func _Aggregate_Query_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Aggregate_Histogram_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HistogramQuery)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AggregateServer).Histogram(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Aggregate_Histogram_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AggregateServer).Histogram(ctx, req.(*HistogramQuery))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Aggregate_Moments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MomentsQuery)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AggregateServer).Moments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Aggregate_Moments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AggregateServer).Moments(ctx, req.(*MomentsQuery))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Aggregate_GLM_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GLMQuery)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AggregateServer).GLM(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Aggregate_GLM_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AggregateServer).GLM(ctx, req.(*GLMQuery))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Aggregate_TreeHistograms_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AggregateServer).TreeHistograms(&aggregateTreeHistogramsServer{ServerStream: stream})
+}
+
+type Aggregate_TreeHistogramsServer interface {
+	Send(*TreeResponse) error
+	Recv() (*TreeRequest, error)
+	grpc.ServerStream
+}
+
+type aggregateTreeHistogramsServer struct {
+	grpc.ServerStream
+}
+
+func (x *aggregateTreeHistogramsServer) Send(m *TreeResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func (x *aggregateTreeHistogramsServer) Recv() (*TreeRequest, error) {
+	m := new(TreeRequest)
+	if err := x.ServerStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func _Aggregate_Budget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BudgetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AggregateServer).Budget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Aggregate_Budget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AggregateServer).Budget(ctx, req.(*BudgetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Aggregate_ServiceDesc is the grpc.ServiceDesc for Aggregate service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -485,7 +689,30 @@ var Aggregate_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Query",
 			Handler:    _Aggregate_Query_Handler,
 		},
+		{
+			MethodName: "Histogram",
+			Handler:    _Aggregate_Histogram_Handler,
+		},
+		{
+			MethodName: "Moments",
+			Handler:    _Aggregate_Moments_Handler,
+		},
+		{
+			MethodName: "GLM",
+			Handler:    _Aggregate_GLM_Handler,
+		},
+		{
+			MethodName: "Budget",
+			Handler:    _Aggregate_Budget_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "TreeHistograms",
+			Handler:       _Aggregate_TreeHistograms_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "plugin.proto",
 }
