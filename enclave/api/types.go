@@ -9,6 +9,7 @@ import (
 	"insitu/enclave/audit"
 	"insitu/enclave/job"
 	"insitu/enclave/job/manifest"
+	"insitu/enclave/job/passkey"
 	"insitu/enclave/keys"
 )
 
@@ -55,6 +56,8 @@ type Decision struct {
 	At          time.Time `json:"at"`
 	Registered  bool      `json:"registered"`
 	Signature   []byte    `json:"signature"`
+	// WebAuthn is the passkey evidence of a decision made in the console; absent for an ML-DSA one.
+	WebAuthn *passkey.Evidence `json:"webauthn,omitempty"`
 }
 
 // Status is where a job's approval stands.

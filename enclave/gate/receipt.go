@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"insitu/enclave/audit"
-	"insitu/enclave/job"
+	"insitu/enclave/job/passkey"
 	"insitu/enclave/keys"
 )
 
@@ -61,12 +61,15 @@ type Receipt struct {
 	ReleasedAt time.Time  `json:"released_at"`
 }
 
-// Approval is one steward's recorded approval.
+// Approval is one steward's recorded approval: an ML-DSA-65 signature over the manifest hash, or a
+// passkey assertion from the console whose challenge is the manifest hash, with the rest of the
+// assertion and the steward's signed enrolment of the credential in WebAuthn.
 type Approval struct {
-	Steward     string    `json:"steward"`
-	Fingerprint string    `json:"fingerprint"`
-	Signature   []byte    `json:"signature"`
-	At          time.Time `json:"at"`
+	Steward     string            `json:"steward"`
+	Fingerprint string            `json:"fingerprint"`
+	Signature   []byte            `json:"signature"`
+	WebAuthn    *passkey.Evidence `json:"webauthn,omitempty"`
+	At          time.Time         `json:"at"`
 }
 
 // OutputHashes identifies what left: the SHA-256 (hex) of each released artefact's canonical JSON,
@@ -260,8 +263,8 @@ func VerifyReceipt(data []byte, enclave keys.PublicIdentity, opts VerifyOptions)
 		if s.Name != a.Steward || s.Role != keys.RoleSteward {
 			return nil, receiptErr("the approval by %s carries the key of %s %s", a.Steward, s.Role, s.Name)
 		}
-		if !s.Verify(msg, job.ApprovalContext, a.Signature) {
-			return nil, receiptErr("the approval by steward %s does not verify against their key: it is not a signature over manifest %s", a.Steward, r.ManifestHash)
+		if err := verifyApproval(s, a, msg); err != nil {
+			return nil, err
 		}
 		verified[a.Fingerprint] = true
 	}

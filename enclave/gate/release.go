@@ -130,7 +130,7 @@ func (g *Gate) commit(ctx context.Context, r Request, res *outcome, waiver *Waiv
 		Cohort: r.Cohort, Outputs: hashes, Gate: res.verdict, ReleasedAt: now}
 	for _, d := range r.Approvals.Decisions {
 		if d.Approve && d.Registered {
-			rec.Approvals = append(rec.Approvals, Approval{Steward: d.Steward, Fingerprint: d.Fingerprint, Signature: d.Signature, At: d.At.UTC()})
+			rec.Approvals = append(rec.Approvals, Approval{Steward: d.Steward, Fingerprint: d.Fingerprint, Signature: d.Signature, WebAuthn: d.WebAuthn, At: d.At.UTC()})
 		}
 	}
 	details := releaseDetails(r, rec)
