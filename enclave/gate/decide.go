@@ -21,6 +21,9 @@ const (
 	VerdictVerified = "verified"
 	// VerdictWaived: a steward waived model verification for the job's family.
 	VerdictWaived = "waived"
+	// VerdictStructure: a tree ensemble or scorecard passed the structure checks (splits at answered
+	// edges, declared bounds, rounded values).
+	VerdictStructure = "structure_verified"
 )
 
 // Verdict is what the gate concluded about the released weights, and the parameters of its checks:
@@ -49,14 +52,21 @@ type Verdict struct {
 	Radius float64 `json:"radius"`
 	// BitsBound is the worst-case number of bits a plugin could hide in the released weights.
 	BitsBound float64 `json:"bits_bound"`
+	// Splits is the number of splits of released trees or bin edges of a released scorecard, and
+	// SplitChoices the number of answered edges each could lie at (0: any value); BitsBound counts
+	// them (ModelBitsBound).
+	Splits       int `json:"splits,omitempty"`
+	SplitChoices int `json:"split_choices,omitempty"`
 }
 
 // outcome is what passed the checks: the released artefacts.
 type outcome struct {
-	weights *Weights // nil when not declared (scores still come from the verified weights)
-	scores  []Score
-	metrics map[string]float64
-	verdict Verdict
+	weights   *Weights   // nil when not declared (scores still come from the verified weights)
+	trees     *Trees     // a gbdt job's ensemble
+	scorecard *Scorecard // a scorecard job's points table
+	scores    []Score
+	metrics   map[string]float64
+	verdict   Verdict
 }
 
 // Weights is the released linear model: P(y = 1 | x) = σ(Σ Values[j]·x[Names[j]] + Intercept).
@@ -78,6 +88,12 @@ var supportedMetrics = []string{"auc", "gini", "ks", "log_loss"}
 func (g *Gate) decide(r Request, waiver *Waiver) (*outcome, *RefusalError) {
 	m := r.Job.Manifest
 	e := r.Eval
+	switch {
+	case m.Model.Family == sdk.FamilyScorecard && m.Outputs.Scorecard != nil:
+		return g.decideScorecard(r)
+	case m.Model.Family == sdk.FamilyGBDT && m.Outputs.Trees != nil:
+		return g.decideTrees(r)
+	}
 	w, rerr := declaredWeights(r)
 	if rerr != nil {
 		return nil, rerr
@@ -114,8 +130,16 @@ func (g *Gate) decide(r Request, waiver *Waiver) (*outcome, *RefusalError) {
 	}
 	v.BitsBound = BitsBound(v.Parameters, v.Radius, v.Step, v.MaxAbs)
 
-	all := linearScores(e, rounded, g.opts.ScoreStep)
-	out := &outcome{verdict: v}
+	out := &outcome{verdict: v, weights: rounded}
+	if rerr := releaseScores(m, e, linearScores(e, rounded, g.opts.ScoreStep), out); rerr != nil {
+		return nil, rerr
+	}
+	return out, nil
+}
+
+// releaseScores applies step 5: the recomputed scores of every cohort subject within the declared
+// range, and the declared metrics on the held-out rows.
+func releaseScores(m *manifest.Manifest, e *Evaluation, all []float64, out *outcome) *RefusalError {
 	if s := m.Outputs.Scores; s != nil {
 		lo, hi := 0.0, 1.0
 		if len(s.Range) == 2 {
@@ -123,7 +147,7 @@ func (g *Gate) decide(r Request, waiver *Waiver) (*outcome, *RefusalError) {
 		}
 		for _, p := range all {
 			if p < lo || p > hi {
-				return nil, refuse(CodeScoreRange, "a recomputed score falls outside the declared scores range; declare range [0, 1] for probabilities")
+				return refuse(CodeScoreRange, "a recomputed score falls outside the declared scores range; declare range [0, 1] for probabilities")
 			}
 		}
 		out.scores = make([]Score, len(all))
@@ -135,12 +159,11 @@ func (g *Gate) decide(r Request, waiver *Waiver) (*outcome, *RefusalError) {
 	if mo := m.Outputs.Metrics; mo != nil {
 		mets, rerr := heldOutMetrics(mo.Names, e.TestY, all[len(e.TrainY):])
 		if rerr != nil {
-			return nil, rerr
+			return rerr
 		}
 		out.metrics = mets
 	}
-	out.weights = rounded
-	return out, nil
+	return nil
 }
 
 // declaredWeights applies steps 1 and 2: the output holds only declared outputs, and the weights

@@ -124,8 +124,12 @@ func (f *fixture) succeededJob(t testing.TB, s jobSpec) (*job.Job, job.Status) {
 		Model:   manifest.Model{Family: s.family, Hyperparameters: s.hp},
 		Plugin:  "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		Outputs: s.outputs, Expires: time.Now().AddDate(0, 1, 0).UTC().Format(time.RFC3339)}
-	if s.mode == sdk.ModeHE {
+	if s.mode == sdk.ModeHE || s.mode == sdk.ModeAggregate {
 		m.Labels = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+	}
+	if s.mode == sdk.ModeAggregate {
+		eps := 2.0
+		m.Epsilon = &eps
 	}
 	if s.fields == 0 {
 		s.fields = len(testFields)

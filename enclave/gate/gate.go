@@ -22,12 +22,20 @@
 //     and, for the family logistic_regression, the rounded weights θ̂ = (w, b) must lie near the
 //     enclave's own exact optimum θ* of the declared objective (package modeling/logreg, on the
 //     training part of the cohort): ‖θ̂ − θ*‖₂ ≤ ρ·max(‖θ*‖₂, floor) and the mean excess objective
-//     (f(θ̂) − f(θ*))/n ≤ ε (Options). Other families are refused unless a steward waived the
+//     (f(θ̂) − f(θ*))/n ≤ ε (Options). A gbdt job that declares outputs.trees and a scorecard job
+//     that declares outputs.scorecard are checked for structure instead (see models.go and
+//     ModelBitsBound): splits and bin edges only at the edges the aggregate service answered for the
+//     job (Request.Aggregate), trees, depth, leaves and bins within the declared bounds, every value
+//     within max_abs and rounded; a scorecard's points are computed by the gate from the declared
+//     scaling and bounded by max_points. Other families are refused unless a steward waived the
 //     verification for the job (Waive).
 //  4. The receipt states the worst-case number of bits a plugin could still hide in the released
-//     weights: log2 of the number of rounded vectors the check accepts (BitsBound).
+//     weights: log2 of the number of rounded vectors the check accepts (BitsBound; ModelBitsBound for
+//     trees and scorecards), and in aggregate mode the privacy budget the job's answers spent
+//     (Receipt.Privacy, from Request.Aggregate).
 //  5. Scores are never the plugin's: the enclave recomputes every cohort subject's score σ(ŵ·x + b̂)
-//     from the released weights, rounds it to Options.ScoreStep and keys it by the bank's own subject
+//     from the released weights (σ of the released trees' margin; the probability of default of a
+//     scorecard's points), rounds it to Options.ScoreStep and keys it by the bank's own subject
 //     identifier. AUC, KS, Gini and log-loss are computed by the enclave on the held-out part of the
 //     cohort from those scores, for the metrics the manifest declares. The plugin's own scores and
 //     metrics never leave.
@@ -219,11 +227,26 @@ type Request struct {
 	Decrypt func(ct []byte) (float64, error)
 	// Eval is the enclave's plaintext cohort, for verification, scores and metrics.
 	Eval *Evaluation
+	// Aggregate is what the aggregate query service recorded of the run, required in aggregate mode
+	// and nil in the other modes.
+	Aggregate *AggregateRecord
 	// OnCommit, when set, is called inside the release's database transaction, after the release
 	// is recorded, with the released bundle and the receipt: the enclave registers the released
 	// model there (package registry), so a release and its registry entry commit or roll back
 	// together. An error rolls the release back.
 	OnCommit func(ctx context.Context, tx *sql.Tx, b *Bundle, rec *Receipt) error
+}
+
+// AggregateRecord is what the aggregate query service recorded of an aggregate-mode run: the bin
+// edges its answers used and the privacy budget they spent.
+type AggregateRecord struct {
+	// Edges holds, per feature name, every bin edge of the answers the service gave the job (any
+	// order, repeats allowed). The splits of released trees and the bins of a released scorecard
+	// must lie at these edges.
+	Edges map[string][]float64
+	// Epsilon and Delta are the privacy budget the job's answers spent: (ε, δ)-differential privacy
+	// for the job as a whole.
+	Epsilon, Delta float64
 }
 
 // DatasetRef names a dataset version.
@@ -347,6 +370,9 @@ func (g *Gate) Release(ctx context.Context, r Request) (*Receipt, error) {
 	r.Job = j
 	if err := checkEval(r); err != nil {
 		return nil, fmt.Errorf("gate: release %s: %w", j.ID, err)
+	}
+	if (j.Manifest.Mode == sdk.ModeAggregate) != (r.Aggregate != nil) {
+		return nil, fmt.Errorf("gate: release %s: %w: the aggregate service's record is required in aggregate mode and only there", j.ID, ErrRequest)
 	}
 	waiver, err := g.waiver(ctx, j)
 	if err != nil {

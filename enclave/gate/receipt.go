@@ -56,9 +56,18 @@ type Receipt struct {
 	Cohort              CohortSummary `json:"cohort"`
 	Outputs             OutputHashes  `json:"outputs"`
 	Gate                Verdict       `json:"gate"`
+	// Privacy is the privacy budget an aggregate-mode job's answers spent; nil in the other modes.
+	Privacy *Privacy `json:"privacy,omitempty"`
 	// Audit is the head of the audit log at the release: the release record's seq and hash.
 	Audit      audit.Head `json:"audit"`
 	ReleasedAt time.Time  `json:"released_at"`
+}
+
+// Privacy is the differential-privacy budget a job spent: its answers together are (Epsilon,
+// Delta)-differentially private.
+type Privacy struct {
+	Epsilon float64 `json:"epsilon"`
+	Delta   float64 `json:"delta"`
 }
 
 // Approval is one steward's recorded approval: an ML-DSA-65 signature over the manifest hash, or a
@@ -76,6 +85,8 @@ type Approval struct {
 // of the whole result bundle and of the sealed file, and their sizes.
 type OutputHashes struct {
 	Weights     string   `json:"weights_sha256,omitempty"`
+	Trees       string   `json:"trees_sha256,omitempty"`
+	Scorecard   string   `json:"scorecard_sha256,omitempty"`
 	Scores      string   `json:"scores_sha256,omitempty"`
 	ScoreCount  int      `json:"score_count,omitempty"`
 	Metrics     string   `json:"metrics_sha256,omitempty"`
@@ -203,10 +214,12 @@ func (r *Receipt) check() error {
 		return receiptErr("audit head seq %d", r.Audit.Seq)
 	case !hexRE.MatchString(r.Outputs.Bundle) || !hexRE.MatchString(r.Outputs.Sealed):
 		return receiptErr("outputs: bundle_sha256 and sealed_sha256 must be 64 hex digits")
-	case r.Gate.Result != VerdictVerified && r.Gate.Result != VerdictWaived:
+	case r.Gate.Result != VerdictVerified && r.Gate.Result != VerdictWaived && r.Gate.Result != VerdictStructure:
 		return receiptErr("gate result %q", r.Gate.Result)
 	case r.Gate.Result == VerdictWaived && r.Waiver == nil:
 		return receiptErr("a waived verification without its waiver")
+	case r.Privacy != nil && !(r.Privacy.Epsilon >= 0 && r.Privacy.Delta >= 0 && r.Privacy.Delta < 1):
+		return receiptErr("privacy: epsilon and delta must be >= 0, delta below 1")
 	}
 	for i, a := range r.Approvals {
 		if a.Steward == "" || !fprintRE.MatchString(a.Fingerprint) || len(a.Signature) == 0 {

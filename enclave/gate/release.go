@@ -58,6 +58,8 @@ type Bundle struct {
 	Bank         string             `json:"bank"`
 	ManifestHash string             `json:"manifest_hash"`
 	Weights      *Weights           `json:"weights,omitempty"`
+	Trees        *Trees             `json:"trees,omitempty"`
+	Scorecard    *Scorecard         `json:"scorecard,omitempty"`
 	Scores       []Score            `json:"scores,omitempty"`
 	Metrics      map[string]float64 `json:"metrics,omitempty"`
 	Gate         Verdict            `json:"gate"`
@@ -80,6 +82,20 @@ func (b *Bundle) hashes() (OutputHashes, error) {
 			return h, err
 		}
 		h.Weights = sha256Hex(j)
+	}
+	if b.Trees != nil {
+		j, err := canonicalJSON(b.Trees)
+		if err != nil {
+			return h, err
+		}
+		h.Trees = sha256Hex(j)
+	}
+	if b.Scorecard != nil {
+		j, err := canonicalJSON(b.Scorecard)
+		if err != nil {
+			return h, err
+		}
+		h.Scorecard = sha256Hex(j)
 	}
 	if b.Scores != nil {
 		j, err := canonicalJSON(b.Scores)
@@ -107,7 +123,7 @@ func (g *Gate) commit(ctx context.Context, r Request, res *outcome, waiver *Waiv
 	j, m := r.Job, r.Job.Manifest
 	fail := func(err error) (*Receipt, error) { return nil, fmt.Errorf("gate: release %s: %w", j.ID, err) }
 	b := &Bundle{Format: BundleFormat, Job: j.ID, Bank: j.Bank, ManifestHash: j.ManifestHash,
-		Weights: res.weights, Scores: res.scores, Metrics: res.metrics, Gate: res.verdict}
+		Weights: res.weights, Trees: res.trees, Scorecard: res.scorecard, Scores: res.scores, Metrics: res.metrics, Gate: res.verdict}
 	hashes, err := b.hashes()
 	if err != nil {
 		return fail(err)
@@ -128,6 +144,9 @@ func (g *Gate) commit(ctx context.Context, r Request, res *outcome, waiver *Waiv
 		Enclave: g.id.Public().Fingerprint(), ManifestHash: j.ManifestHash, Purpose: string(m.Purpose), Mode: string(m.Mode),
 		Quorum: r.Approvals.Quorum, Waiver: waiver, Dataset: r.Dataset, Plugin: r.Plugin, AuthorizationDigest: r.AuthorizationDigest,
 		Cohort: r.Cohort, Outputs: hashes, Gate: res.verdict, ReleasedAt: now}
+	if a := r.Aggregate; a != nil {
+		rec.Privacy = &Privacy{Epsilon: a.Epsilon, Delta: a.Delta}
+	}
 	for _, d := range r.Approvals.Decisions {
 		if d.Approve && d.Registered {
 			rec.Approvals = append(rec.Approvals, Approval{Steward: d.Steward, Fingerprint: d.Fingerprint, Signature: d.Signature, WebAuthn: d.WebAuthn, At: d.At.UTC()})
@@ -329,11 +348,14 @@ func (b *Bundle) Check(r *Receipt) error {
 	if err != nil {
 		return bad("%v", err)
 	}
-	if h.Weights != o.Weights || h.Scores != o.Scores || h.ScoreCount != o.ScoreCount || h.Metrics != o.Metrics || !slices.Equal(h.MetricNames, o.MetricNames) {
+	if h.Weights != o.Weights || h.Trees != o.Trees || h.Scorecard != o.Scorecard || h.Scores != o.Scores || h.ScoreCount != o.ScoreCount || h.Metrics != o.Metrics || !slices.Equal(h.MetricNames, o.MetricNames) {
 		return bad("an artefact's hash differs from the receipt's")
 	}
 	if b.Gate != r.Gate {
 		return bad("the bundle's verdict differs from the receipt's")
+	}
+	if b.Gate.Result == VerdictStructure {
+		return b.checkStructure()
 	}
 	if w := b.Weights; w != nil {
 		theta := append(slices.Clone(w.Values), w.Intercept)
