@@ -461,3 +461,36 @@ func TestRevocationBankView(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewCohort: the steward's review shows the cohort the job would get now and why subjects
+// were left out; a job whose labels were never uploaded says so.
+func TestReviewCohort(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, 800)
+	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := submitAndApprove(t, l, l.manifest(t, pluginstore.Digest{3}, linfo.Digest))
+	rv, err := l.e.Review(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rv.Cohort
+	if c == nil {
+		t.Fatalf("no cohort in the review: %s", rv.CohortError)
+	}
+	lost := 0
+	for _, n := range c.Lost {
+		lost += n
+	}
+	if c.Labelled != l.sum.Labelled || c.Matched != l.sum.Labelled || c.Kept+lost != c.Matched || c.Kept == 0 {
+		t.Fatalf("review cohort %+v (synthetic: %d labelled)", c, l.sum.Labelled)
+	}
+	m := l.manifest(t, pluginstore.Digest{4}, "sha256:"+strings.Repeat("cd", 32))
+	id2 := submitAndApprove(t, l, m)
+	rv2, err := l.e.Review(ctx, id2)
+	if err != nil || rv2.Cohort != nil || !strings.Contains(rv2.CohortError, "labels") {
+		t.Fatalf("review of a job without uploaded labels: %+v, %v", rv2, err)
+	}
+}

@@ -89,43 +89,11 @@ func (e *Enclave) PrepareCohort(ctx context.Context, jobID string, m *manifest.M
 	fail := func(format string, a ...any) error {
 		return &PrepareError{Job: jobID, Reason: fmt.Sprintf(format, a...)}
 	}
-	version, err := DatasetVersion(m.Dataset.Version)
-	if err != nil {
-		return nil, fail("%v", err)
-	}
-	dm, err := e.Datasets.Manifest(ctx, m.Dataset.Name, version)
+	sel, err := e.selectCohort(ctx, jobID, m, labels, at)
 	if err != nil {
 		return nil, err
 	}
-	if labels.Kind != "" && string(labels.Kind) != dm.SubjectKind {
-		return nil, fail("the labels identify subjects by %s, dataset %s by %s", labels.Kind, dm.Name, dm.SubjectKind)
-	}
-	cols := make([]dataset.Column, 0, len(m.Fields))
-	for _, f := range m.Fields {
-		c, ok := dm.Column(f.Key)
-		if !ok {
-			return nil, fail("dataset %s v%d has no column %q (field %s)", dm.Name, dm.Version, f.Key, f.Key)
-		}
-		cols = append(cols, c)
-	}
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-	}
-	sc, err := e.Datasets.Scan(ctx, dm.Name, dm.Version, dataset.ScanOptions{Columns: names})
-	if err != nil {
-		return nil, err
-	}
-	all, err := cohort.Collect(ctx, sc, cols, labels)
-	sc.Close()
-	if err != nil {
-		return nil, err
-	}
-	q := consent.CohortQuery{IDType: ident.Kind(dm.SubjectKind), Grantee: m.Bank, Purpose: m.Purpose, Items: Items(m), At: at}
-	kept, lost, err := e.Consent.Cohort(ctx, q, slices.Values(all.Subjects))
-	if err != nil {
-		return nil, err
-	}
+	dm, all, q, kept, lost := sel.dataset, sel.all, sel.query, sel.kept, sel.lost
 	if err := e.Jobs.CheckCohortSize(ctx, len(kept)); err != nil {
 		return nil, &PrepareError{Job: jobID, Reason: err.Error()}
 	}
@@ -179,6 +147,62 @@ func (e *Enclave) PrepareCohort(ctx context.Context, jobID string, m *manifest.M
 	}
 	c.AuthorizationDigest = authorizationDigest(q, kept)
 	return c, nil
+}
+
+// selection is a job's cohort before the split: the labelled subjects the dataset holds, with the
+// requested columns, and those whose authorizations cover the job.
+type selection struct {
+	dataset *dataset.Manifest
+	all     *cohort.Table
+	query   consent.CohortQuery
+	kept    []string
+	lost    map[consent.Reason]int
+}
+
+// selectCohort reads the requested columns of the manifest's dataset version for the labelled
+// subjects and keeps those whose authorizations cover the job at time at.
+func (e *Enclave) selectCohort(ctx context.Context, jobID string, m *manifest.Manifest, labels *cohort.Labels, at time.Time) (*selection, error) {
+	fail := func(format string, a ...any) error {
+		return &PrepareError{Job: jobID, Reason: fmt.Sprintf(format, a...)}
+	}
+	version, err := DatasetVersion(m.Dataset.Version)
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	dm, err := e.Datasets.Manifest(ctx, m.Dataset.Name, version)
+	if err != nil {
+		return nil, err
+	}
+	if labels.Kind != "" && string(labels.Kind) != dm.SubjectKind {
+		return nil, fail("the labels identify subjects by %s, dataset %s by %s", labels.Kind, dm.Name, dm.SubjectKind)
+	}
+	cols := make([]dataset.Column, 0, len(m.Fields))
+	for _, f := range m.Fields {
+		c, ok := dm.Column(f.Key)
+		if !ok {
+			return nil, fail("dataset %s v%d has no column %q (field %s)", dm.Name, dm.Version, f.Key, f.Key)
+		}
+		cols = append(cols, c)
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	sc, err := e.Datasets.Scan(ctx, dm.Name, dm.Version, dataset.ScanOptions{Columns: names})
+	if err != nil {
+		return nil, err
+	}
+	all, err := cohort.Collect(ctx, sc, cols, labels)
+	sc.Close()
+	if err != nil {
+		return nil, err
+	}
+	q := consent.CohortQuery{IDType: ident.Kind(dm.SubjectKind), Grantee: m.Bank, Purpose: m.Purpose, Items: Items(m), At: at}
+	kept, lost, err := e.Consent.Cohort(ctx, q, slices.Values(all.Subjects))
+	if err != nil {
+		return nil, err
+	}
+	return &selection{dataset: dm, all: all, query: q, kept: kept, lost: lost}, nil
 }
 
 // authorizationDigest is the SHA-256 of the canonical JSON of the query and the sorted identifiers

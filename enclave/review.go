@@ -2,9 +2,12 @@ package enclave
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"time"
 
 	"insitu/connectors/catalog"
+	"insitu/enclave/consent"
 	"insitu/enclave/job"
 )
 
@@ -17,6 +20,21 @@ type Review struct {
 	PluginHistory []*job.Job    `json:"-"`
 	MinCohort     int           `json:"min_cohort"`
 	Fields        []ReviewField `json:"fields"`
+	// Cohort is the cohort the job would get if it ran now; nil when it cannot be told (the
+	// labels are not uploaded), with the reason in CohortError.
+	Cohort      *ReviewCohort `json:"cohort,omitempty"`
+	CohortError string        `json:"cohort_error,omitempty"`
+}
+
+// ReviewCohort is what the steward sees of a job's cohort: how many labelled subjects, how many the
+// dataset holds, how many a covering authorization keeps, and why the others were left out. The
+// bank sees only Kept.
+type ReviewCohort struct {
+	Labelled int                    `json:"labelled"`
+	Matched  int                    `json:"in_dataset"`
+	Kept     int                    `json:"kept"`
+	Lost     map[consent.Reason]int `json:"lost"`
+	At       time.Time              `json:"at"`
 }
 
 // ReviewField is one requested field as a steward sees it. Item, ItemName, Sharing and
@@ -51,7 +69,28 @@ func (e *Enclave) Review(ctx context.Context, id string) (*Review, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Review{Job: j, Status: st, PluginHistory: hist, MinCohort: minCohort, Fields: ReviewFields(j)}, nil
+	rv := &Review{Job: j, Status: st, PluginHistory: hist, MinCohort: minCohort, Fields: ReviewFields(j)}
+	rv.Cohort, err = e.previewCohort(ctx, j, time.Now())
+	if err != nil {
+		rv.CohortError = err.Error()
+	}
+	return rv, nil
+}
+
+// previewCohort selects the cohort job j would run on at time at, without fitting anything.
+func (e *Enclave) previewCohort(ctx context.Context, j *job.Job, at time.Time) (*ReviewCohort, error) {
+	if j.Manifest.Labels == "" {
+		return nil, errors.New("the job names no labels")
+	}
+	labels, err := e.OpenJobLabels(ctx, j.Bank, j.Manifest.Labels)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := e.selectCohort(ctx, j.ID, j.Manifest, labels, at)
+	if err != nil {
+		return nil, err
+	}
+	return &ReviewCohort{Labelled: labels.Len(), Matched: len(sel.all.Subjects), Kept: len(sel.kept), Lost: sel.lost, At: at.UTC()}, nil
 }
 
 // ReviewFields describes the fields j's manifest requests, from the embedded catalog.

@@ -15,6 +15,7 @@ import (
 
 	"insitu/connectors/catalog"
 	"insitu/enclave"
+	"insitu/enclave/consent"
 	"insitu/enclave/job"
 	"insitu/enclave/keys"
 )
@@ -317,14 +318,14 @@ func newJobShowCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return showJob(cmd.OutOrStdout(), rv.Job, rv.Status, rv.PluginHistory, rv.MinCohort)
+				return showJob(cmd.OutOrStdout(), rv)
 			}
 			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
 				rv, err := e.Review(ctx, args[0])
 				if err != nil {
 					return err
 				}
-				return showJob(cmd.OutOrStdout(), rv.Job, rv.Status, rv.PluginHistory, rv.MinCohort)
+				return showJob(cmd.OutOrStdout(), rv)
 			})
 		},
 	}
@@ -333,7 +334,8 @@ func newJobShowCmd() *cobra.Command {
 	return cmd
 }
 
-func showJob(out io.Writer, j *job.Job, st job.Status, hist []*job.Job, minCohort int) error {
+func showJob(out io.Writer, rv *enclave.Review) error {
+	j, st, hist, minCohort := rv.Job, rv.Status, rv.PluginHistory, rv.MinCohort
 	m := j.Manifest
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "job\t%s\nstate\t%s\n", j.ID, j.State)
@@ -399,6 +401,24 @@ func showJob(out io.Writer, j *job.Job, st job.Status, hist []*job.Job, minCohor
 		fmt.Fprintf(w, "\t%s %s at %s\n", d.Steward, what, d.At.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "minimum cohort\t%d subjects\n", minCohort)
+	if c := rv.Cohort; c != nil {
+		verdict := "enough to run"
+		if c.Kept < minCohort {
+			verdict = "below the minimum: the job cannot run"
+		}
+		fmt.Fprintf(w, "cohort now\t%d labelled, %d in the dataset, %d with a covering authorization (%s)\n", c.Labelled, c.Matched, c.Kept, verdict)
+		var lost []string
+		for _, r := range consent.Reasons {
+			if n := c.Lost[r]; n > 0 {
+				lost = append(lost, fmt.Sprintf("%s %d", r, n))
+			}
+		}
+		if len(lost) > 0 {
+			fmt.Fprintf(w, "left out\t%s (the bank sees only the cohort's size)\n", strings.Join(lost, ", "))
+		}
+	} else if rv.CohortError != "" {
+		fmt.Fprintf(w, "cohort now\tcannot be told: %s\n", rv.CohortError)
+	}
 	if err := w.Flush(); err != nil {
 		return err
 	}

@@ -102,11 +102,14 @@ type Review struct {
 	PluginHistory []HistoryEntry        `json:"plugin_history"`
 	MinCohort     int                   `json:"min_cohort"`
 	Fields        []enclave.ReviewField `json:"fields"`
+	Cohort        *enclave.ReviewCohort `json:"cohort,omitempty"`
+	CohortError   string                `json:"cohort_error,omitempty"`
 }
 
 // ReviewFrom converts an enclave review.
 func ReviewFrom(r *enclave.Review) Review {
-	out := Review{Job: JobFrom(r.Job), Status: StatusFrom(r.Status), PluginHistory: []HistoryEntry{}, MinCohort: r.MinCohort, Fields: r.Fields}
+	out := Review{Job: JobFrom(r.Job), Status: StatusFrom(r.Status), PluginHistory: []HistoryEntry{}, MinCohort: r.MinCohort, Fields: r.Fields,
+		Cohort: r.Cohort, CohortError: r.CohortError}
 	for _, h := range r.PluginHistory {
 		out.PluginHistory = append(out.PluginHistory, HistoryEntry{ID: h.ID, Bank: h.Bank, State: h.State, SubmittedAt: h.SubmittedAt})
 	}
@@ -119,7 +122,8 @@ func (r Review) EnclaveReview() (*enclave.Review, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &enclave.Review{Job: j, Status: r.Status.BoardStatus(), MinCohort: r.MinCohort, Fields: r.Fields}
+	out := &enclave.Review{Job: j, Status: r.Status.BoardStatus(), MinCohort: r.MinCohort, Fields: r.Fields,
+		Cohort: r.Cohort, CohortError: r.CohortError}
 	for _, h := range r.PluginHistory {
 		out.PluginHistory = append(out.PluginHistory, &job.Job{ID: h.ID, Bank: h.Bank, State: h.State, SubmittedAt: h.SubmittedAt})
 	}
