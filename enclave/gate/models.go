@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 
 	"insitu/enclave/job/manifest"
 	"insitu/modeling/binning"
@@ -29,8 +28,10 @@ import (
 // tree's shape and the side missing values take.
 
 // Trees is a released tree ensemble: P(y = 1 | x) = σ(BaseScore + Σ_trees the Value of the leaf x
-// reaches). A split sends x to Left when x[Feature] < Threshold, to Right otherwise, and a missing
-// value to Left when MissingLeft is set (the convention of plugins/sdk.TreeNode).
+// reaches). A split sends x to Left when x[Feature] <= Threshold, to Right otherwise, and a missing
+// value to Left when MissingLeft is set: the convention of modeling/gbdt and of the aggregate
+// service's bins, where Threshold is a bin edge. (A plugin returns each split in plugins/sdk's
+// convention, x < t, with t the float just above the edge: math.Nextafter(edge, +Inf).)
 type Trees struct {
 	Features  []string `json:"features"`
 	BaseScore float64  `json:"base_score"`
@@ -54,9 +55,9 @@ type TreeNode struct {
 
 // Scorecard is a released points table: a subject's score is the sum of the points of the bin it
 // falls in on every characteristic, and its probability of default is 1/(1 + exp((score −
-// Offset)/Factor)). Bins are left-closed, as the aggregate service's histograms are: with edges
-// e_1 < … < e_k, bin 0 holds x < e_1, bin i holds e_i ≤ x < e_{i+1}, bin k holds x ≥ e_k, and bin
-// k+1 holds missing values.
+// Offset)/Factor)). Bins are those of modeling/binning and of the aggregate service: with edges
+// e_0 < … < e_{k−1}, bin 0 holds x <= e_0, bin j holds e_{j−1} < x <= e_j, bin k holds x > e_{k−1},
+// and bin k+1 holds missing values (binning.BinIndex).
 type Scorecard struct {
 	Scaling         ScorecardScaling `json:"scaling"`
 	Intercept       float64          `json:"intercept"`
@@ -93,37 +94,9 @@ type Attribute struct {
 func (s *Scorecard) Score(x []float64) float64 {
 	var total float64
 	for j, c := range s.Characteristics {
-		total += c.Attributes[leftClosedBin(c.Edges, x[j])].Points
+		total += c.Attributes[binning.BinIndex(c.Edges, x[j])].Points
 	}
 	return total
-}
-
-// leftClosedBin returns the bin of x under edges: the number of edges <= x, or len(edges)+1 for NaN.
-func leftClosedBin(edges []float64, x float64) int {
-	if math.IsNaN(x) {
-		return len(edges) + 1
-	}
-	i, _ := slices.BinarySearch(edges, x)
-	if i < len(edges) && edges[i] == x {
-		i++
-	}
-	return i
-}
-
-// leftClosedLabel labels bin i of edges.
-func leftClosedLabel(edges []float64, i int) string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	switch {
-	case i == len(edges)+1:
-		return "missing"
-	case len(edges) == 0:
-		return "(-inf, +inf)"
-	case i == 0:
-		return "(-inf, " + f(edges[0]) + ")"
-	case i == len(edges):
-		return "[" + f(edges[i-1]) + ", +inf)"
-	}
-	return "[" + f(edges[i-1]) + ", " + f(edges[i]) + ")"
 }
 
 // ModelBitsBound returns the worst-case number of bits a plugin can hide in a released tree ensemble
@@ -163,13 +136,16 @@ func answeredEdges(r Request) ([][]float64, int, *RefusalError) {
 	return out, total, nil
 }
 
-// onEdge reports whether threshold t of feature f is an answered edge (always, without a record).
-func onEdge(answered [][]float64, f int, t float64) bool {
+// splitEdge returns the edge of a plugin's split of feature f at threshold t (x < t, plugins/sdk's
+// convention): the float just below t, so that x <= edge exactly when x < t. It reports whether the
+// edge is one the service answered (always, without a record).
+func splitEdge(answered [][]float64, f int, t float64) (float64, bool) {
+	edge := math.Nextafter(t, math.Inf(-1))
 	if answered == nil {
-		return true
+		return edge, true
 	}
-	_, ok := slices.BinarySearch(answered[f], t)
-	return ok
+	_, ok := slices.BinarySearch(answered[f], edge)
+	return edge, ok
 }
 
 // treeShape returns a tree's depth and leaf count; sdk.TreeEnsemble.Check has made it a tree.
@@ -186,12 +162,34 @@ func treeShape(t sdk.Tree) (depth, leaves int) {
 	return depth, leaves
 }
 
-// walk returns the value of the leaf row x reaches in t.
+// walk returns the value of the leaf row x reaches in released tree t.
 func walk(t []TreeNode, x func(f int) float64) float64 {
 	i := 0
 	for t[i].Feature >= 0 {
 		n := t[i]
 		v := x(n.Feature)
+		switch {
+		case math.IsNaN(v):
+			if n.MissingLeft {
+				i = n.Left
+			} else {
+				i = n.Right
+			}
+		case v <= n.Threshold:
+			i = n.Left
+		default:
+			i = n.Right
+		}
+	}
+	return t[i].Value
+}
+
+// walkSDK returns the value of the leaf value v reaches in a plugin's one-feature tree t (x < t
+// goes left).
+func walkSDK(t sdk.Tree, v float64) float64 {
+	i := 0
+	for t.Nodes[i].Feature >= 0 {
+		n := t.Nodes[i]
 		switch {
 		case math.IsNaN(v):
 			if n.MissingLeft {
@@ -205,7 +203,7 @@ func walk(t []TreeNode, x func(f int) float64) float64 {
 			i = n.Right
 		}
 	}
-	return t[i].Value
+	return t.Nodes[i].Value
 }
 
 // declaredTrees checks the output of a job that declares outputs.trees: nothing but trees (and
@@ -263,10 +261,11 @@ func declaredTrees(r Request, decl *manifest.TreesOutput, step float64) (*Trees,
 				params++
 				continue
 			}
-			if !onEdge(answered, n.Feature, n.Threshold) {
+			edge, ok := splitEdge(answered, n.Feature, n.Threshold)
+			if !ok {
 				return nil, modelSize{}, refuse(CodeSplitEdge, "a split lies at a value that is not a bin edge the aggregate service answered for its feature")
 			}
-			nodes[i] = TreeNode{Feature: n.Feature, Threshold: n.Threshold, Left: n.Left, Right: n.Right, MissingLeft: n.MissingLeft}
+			nodes[i] = TreeNode{Feature: n.Feature, Threshold: edge, Left: n.Left, Right: n.Right, MissingLeft: n.MissingLeft}
 			splits++
 		}
 		out.Trees[ti] = Tree{Nodes: nodes}
@@ -347,10 +346,11 @@ func declaredScorecard(r Request, decl *manifest.ScorecardOutput, step float64) 
 				return nil, modelSize{}, refuse(CodeScorecardShape, "a characteristic's tree splits on more than one feature")
 			}
 			f = n.Feature
-			if !onEdge(answered, f, n.Threshold) {
+			edge, ok := splitEdge(answered, f, n.Threshold)
+			if !ok {
 				return nil, modelSize{}, refuse(CodeSplitEdge, "a bin edge lies at a value that is not a bin edge the aggregate service answered for its feature")
 			}
-			edges = append(edges, n.Threshold)
+			edges = append(edges, edge)
 		}
 		if f < 0 {
 			return nil, modelSize{}, refuse(CodeScorecardShape, "a characteristic's tree does not split: a characteristic needs at least two bins")
@@ -365,17 +365,18 @@ func declaredScorecard(r Request, decl *manifest.ScorecardOutput, step float64) 
 			return nil, modelSize{}, refuse(CodeScorecardBound, fmt.Sprintf("a characteristic has more bins than the declared max_bins %d", decl.MaxBins))
 		}
 		b := &binning.Binning{Feature: feats[f], Edges: edges, Bins: make([]binning.Bin, len(edges)+1)}
-		at := func(v float64) func(int) float64 { return func(int) float64 { return v } }
+		// Bin i holds its upper edge (the last bin +Inf); every threshold lies just above an edge, so
+		// the whole bin takes the same path.
 		for i := range b.Bins {
-			rep := math.Inf(-1)
-			if i > 0 {
-				rep = edges[i-1]
+			rep := math.Inf(1)
+			if i < len(edges) {
+				rep = edges[i]
 			}
-			if b.Bins[i].WoE, rerr = value(walk(sdkNodes(t), at(rep))); rerr != nil {
+			if b.Bins[i].WoE, rerr = value(walkSDK(t, rep)); rerr != nil {
 				return nil, modelSize{}, rerr
 			}
 		}
-		if b.Missing.WoE, rerr = value(walk(sdkNodes(t), at(math.NaN()))); rerr != nil {
+		if b.Missing.WoE, rerr = value(walkSDK(t, math.NaN())); rerr != nil {
 			return nil, modelSize{}, rerr
 		}
 		if coef[k], rerr = value(o.Weights.Values[k]); rerr != nil {
@@ -393,24 +394,15 @@ func declaredScorecard(r Request, decl *manifest.ScorecardOutput, step float64) 
 		Intercept: sc.Intercept, Factor: sc.Factor, Offset: sc.Offset}
 	for _, c := range sc.Characteristics {
 		rc := Characteristic{Feature: c.Feature, Edges: c.Edges, Coefficient: c.Coefficient}
-		for i, a := range c.Attributes {
+		for _, a := range c.Attributes {
 			if !(math.Abs(a.Points) <= decl.MaxPoints) {
 				return nil, modelSize{}, refuse(CodeScorecardBound, fmt.Sprintf("an attribute's points exceed the declared max_points %g", decl.MaxPoints))
 			}
-			rc.Attributes = append(rc.Attributes, Attribute{Label: leftClosedLabel(c.Edges, i), WoE: a.WoE, Points: a.Points})
+			rc.Attributes = append(rc.Attributes, Attribute{Label: a.Label, WoE: a.WoE, Points: a.Points})
 		}
 		out.Characteristics = append(out.Characteristics, rc)
 	}
 	return out, modelSize{params: params, splits: splits, choices: choices}, nil
-}
-
-// sdkNodes converts a plugin's tree for walk.
-func sdkNodes(t sdk.Tree) []TreeNode {
-	out := make([]TreeNode, len(t.Nodes))
-	for i, n := range t.Nodes {
-		out[i] = TreeNode{Feature: n.Feature, Threshold: n.Threshold, Left: n.Left, Right: n.Right, MissingLeft: n.MissingLeft, Value: n.Value}
-	}
-	return out
 }
 
 // scorecardScores returns the probability of default of every train row then every test row, from

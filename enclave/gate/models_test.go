@@ -38,7 +38,7 @@ func answered(e *Evaluation) (gbdt.Cuts, *AggregateRecord) {
 }
 
 // trainTrees fits a small ensemble on the training rows over the answered edges and converts it to
-// the plugin output (x <= edge and x < edge agree on continuous data).
+// the plugin output (x <= edge becomes x < the float above the edge).
 func trainTrees(t *testing.T, e *Evaluation, cuts gbdt.Cuts, trees, depth int) *sdk.Output {
 	t.Helper()
 	n, d := len(e.TrainY), len(e.Features)
@@ -66,7 +66,7 @@ func trainTrees(t *testing.T, e *Evaluation, cuts gbdt.Cuts, trees, depth int) *
 				st.Nodes = append(st.Nodes, sdk.TreeNode{Feature: -1, Value: nd.Value})
 				continue
 			}
-			st.Nodes = append(st.Nodes, sdk.TreeNode{Feature: nd.Feature, Threshold: nd.Threshold, Left: nd.Left, Right: nd.Right, MissingLeft: nd.MissingLeft})
+			st.Nodes = append(st.Nodes, sdk.TreeNode{Feature: nd.Feature, Threshold: math.Nextafter(nd.Threshold, math.Inf(1)), Left: nd.Left, Right: nd.Right, MissingLeft: nd.MissingLeft})
 		}
 		ens.Trees = append(ens.Trees, st)
 	}
@@ -179,7 +179,7 @@ func TestTreeRefusals(t *testing.T) {
 	}{
 		{"split at an edge never answered", treesOutputs(0), func(o *sdk.Output, _ *Request) {
 			n := &o.Trees.Trees[2].Nodes[0]
-			n.Threshold = math.Nextafter(n.Threshold, 2)
+			n.Threshold = math.Nextafter(n.Threshold, 2*n.Threshold+1)
 		}, CodeSplitEdge},
 		{"edges of another feature", treesOutputs(0), func(_ *sdk.Output, r *Request) {
 			r.Aggregate = &AggregateRecord{Edges: map[string][]float64{e.Features[0]: agg.Edges[e.Features[1]]}}
@@ -229,8 +229,8 @@ func TestTreeRefusals(t *testing.T) {
 
 // scorecardOutput bins the training rows at the answered edges (monotone WoE), fits logistic
 // regression on the WoE of the first k features and returns the plugin's output: one WoE tree per
-// characteristic and the coefficients. Bins are left-closed at the answered edges, so the tree of a
-// binning with edges e sends x < e_i left.
+// characteristic and the coefficients. Bins are right-closed, so the tree sends x < the float above
+// edge i left.
 func scorecardOutput(t *testing.T, e *Evaluation, agg *AggregateRecord, k int) *sdk.Output {
 	t.Helper()
 	var bins []*binning.Binning
@@ -256,7 +256,7 @@ func scorecardOutput(t *testing.T, e *Evaluation, agg *AggregateRecord, k int) *
 		// A chain: node 2i splits at edge i; its left child is leaf of bin i, its right the next split.
 		var tr sdk.Tree
 		for i, edge := range b.Edges {
-			tr.Nodes = append(tr.Nodes, sdk.TreeNode{Feature: j, Threshold: edge, Left: len(tr.Nodes) + 1, Right: len(tr.Nodes) + 2, MissingLeft: false})
+			tr.Nodes = append(tr.Nodes, sdk.TreeNode{Feature: j, Threshold: math.Nextafter(edge, math.Inf(1)), Left: len(tr.Nodes) + 1, Right: len(tr.Nodes) + 2, MissingLeft: false})
 			tr.Nodes = append(tr.Nodes, sdk.TreeNode{Feature: -1, Value: b.Bins[i].WoE})
 		}
 		tr.Nodes = append(tr.Nodes, sdk.TreeNode{Feature: -1, Value: b.Bins[len(b.Edges)].WoE})
@@ -325,8 +325,8 @@ func TestReleaseScorecard(t *testing.T) {
 			}
 		}
 	}
-	if !strings.HasPrefix(sc.Characteristics[0].Attributes[1].Label, "[") {
-		t.Errorf("bin labels are left-closed: %q", sc.Characteristics[0].Attributes[1].Label)
+	if c := sc.Characteristics[0]; c.Attributes[1].Label != scorecard.BinLabel(c.Edges, 1) || !strings.HasPrefix(c.Attributes[1].Label, "(") {
+		t.Errorf("bin label %q, want modeling/scorecard's", c.Attributes[1].Label)
 	}
 	// Released scores are the probabilities of the points; higher points, lower probability.
 	byID := map[string]float64{}
