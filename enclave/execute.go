@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 	"insitu/enclave/he"
 	"insitu/enclave/job"
 	"insitu/enclave/job/manifest"
+	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
+	"insitu/enclave/registry"
 	"insitu/enclave/runner"
 	"insitu/enclave/sandbox"
 	"insitu/plugins/sdk"
@@ -99,6 +102,23 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	if m.Labels == "" {
 		return fail("the job names no labels: upload sealed labels and name their digest in the manifest")
 	}
+	// A researcher's jobs run on public and synthetic datasets only (the API refuses the others at
+	// submission; this holds whatever way the job came in).
+	if p, err := e.Jobs.Party(ctx, m.Bank); err != nil {
+		return fail("the requesting party " + m.Bank + " is no longer registered")
+	} else if p.Role == keys.RoleResearcher {
+		v, err := DatasetVersion(m.Dataset.Version)
+		if err != nil {
+			return fail(err.Error())
+		}
+		dm, err := e.Datasets.Manifest(ctx, m.Dataset.Name, v)
+		if err != nil {
+			return fail(fmt.Sprintf("dataset %s v%d: %v", m.Dataset.Name, v, err))
+		}
+		if dm.Class != "public" && dm.Class != "synthetic" {
+			return fail(fmt.Sprintf("dataset %s is of class %s: a researcher's jobs run on public and synthetic datasets only", dm.Name, dm.Class))
+		}
+	}
 	progress("opening the bank's sealed labels")
 	labels, err := e.OpenJobLabels(ctx, m.Bank, m.Labels)
 	if err != nil {
@@ -183,6 +203,7 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	if res.HE != nil && res.HE.Keys != nil {
 		defer res.HE.Keys.Close()
 	}
+	req.OnCommit = e.registerModel(c, m)
 	rec, err := e.Gate.Release(context.WithoutCancel(ctx), req)
 	var refusal *gate.RefusalError
 	switch {
@@ -231,6 +252,24 @@ func (e *Enclave) gateRequest(ctx context.Context, j *job.Job, c *Cohort, res *r
 		}
 	}
 	return req, nil
+}
+
+// registerModel returns the gate's OnCommit hook that registers the released model in the model
+// registry inside the release's transaction, with the transforms fitted on the cohort. A release of
+// a kind the registry does not keep (no weights) is released all the same, unregistered.
+func (e *Enclave) registerModel(c *Cohort, m *manifest.Manifest) func(context.Context, *sql.Tx, *gate.Bundle, *gate.Receipt) error {
+	return func(ctx context.Context, tx *sql.Tx, b *gate.Bundle, rec *gate.Receipt) error {
+		d, err := registry.FromRelease(registry.ReleaseInfo{Bundle: b, Receipt: rec, Family: m.Model.Family,
+			Dataset: c.Dataset.Name, Version: c.Dataset.Version, Inputs: fieldKeys(m), Items: Items(m), Transforms: c.Fitted})
+		if errors.Is(err, registry.ErrFamily) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = e.Models.RegisterTx(ctx, tx, d, rec)
+		return err
+	}
 }
 
 // fieldKeys returns the dataset columns a manifest requests: its fields' catalog keys.

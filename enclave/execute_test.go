@@ -5,17 +5,20 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"insitu/connectors"
 	"insitu/connectors/ident"
 	"insitu/connectors/synthetic"
 	"insitu/enclave/audit"
 	"insitu/enclave/cohort"
 	"insitu/enclave/consent"
+	"insitu/enclave/dataset"
 	"insitu/enclave/gate"
 	"insitu/enclave/he"
 	"insitu/enclave/job"
@@ -492,5 +495,52 @@ func TestReviewCohort(t *testing.T) {
 	rv2, err := l.e.Review(ctx, id2)
 	if err != nil || rv2.Cohort != nil || !strings.Contains(rv2.CohortError, "labels") {
 		t.Fatalf("review of a job without uploaded labels: %+v, %v", rv2, err)
+	}
+}
+
+// TestResearcherConfinedToPublicData: a researcher's job on a platform dataset fails before
+// anything runs, whatever way it reached the job board.
+func TestResearcherConfinedToPublicData(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, 600)
+	spec, mappings, err := connectors.LoadDatasetSpec(filepath.Join(l.synth, "dataset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Dataset, spec.Class = "platform_copy", connectors.ClassPlatform
+	pm, _, err := l.e.Ingest(ctx, "test", spec, mappings, dataset.IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := keys.NewIdentity(keys.RoleResearcher, "lab-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.e.Jobs.AddParty(ctx, "test", res.Public()); err != nil {
+		t.Fatal(err)
+	}
+	m := l.manifest(t, pluginstore.Digest{5}, "sha256:"+strings.Repeat("ef", 32))
+	m.Bank, m.Dataset.Name, m.Dataset.Version = res.Name, pm.Name, fmt.Sprint(pm.Version)
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := manifest.Sign(m, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := l.e.Jobs.Submit(ctx, signed.Marshal(), "job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := l.stewards[0].Sign(job.ApprovalMessage(m), job.ApprovalContext)
+	if _, err := l.e.Jobs.Approve(ctx, j.ID, l.stewards[0].Name, sig); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.e.RunJob(ctx, j.ID, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Job.State != job.Failed || !strings.Contains(rep.Job.Reason, "class platform: a researcher's jobs run on public and synthetic datasets only") || rep.Run != nil {
+		t.Fatalf("researcher's job on a platform dataset: %s %q", rep.Job.State, rep.Job.Reason)
 	}
 }

@@ -102,8 +102,8 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/v1/plugins", Roles: requesters, MaxBody: LimitPlugin, Stream: true, Summary: "upload a plugin binary (body: the binary)", handle: (*Server).uploadPlugin},
 	{Method: "GET", Pattern: "/v1/plugins", Roles: jobViewers, Owner: OwnList, Summary: "list plugins", handle: (*Server).listPlugins},
 
-	{Method: "POST", Pattern: "/v1/labels", Roles: []string{RoleBank}, MaxBody: LimitLabels, Summary: "upload a sealed label file (body: the file)", handle: (*Server).uploadLabels},
-	{Method: "GET", Pattern: "/v1/labels", Roles: []string{RoleBank}, Owner: OwnList, Summary: "list own label files", handle: (*Server).listLabels},
+	{Method: "POST", Pattern: "/v1/labels", Roles: requesters, MaxBody: LimitLabels, Summary: "upload a sealed label file (body: the file)", handle: (*Server).uploadLabels},
+	{Method: "GET", Pattern: "/v1/labels", Roles: requesters, Owner: OwnList, Summary: "list own label files", handle: (*Server).listLabels},
 
 	{Method: "POST", Pattern: "/v1/jobs", Roles: requesters, Owner: OwnSubmit, MaxBody: LimitManifest, Summary: "submit a signed manifest", handle: (*Server).submitJob},
 	{Method: "GET", Pattern: "/v1/jobs", Roles: jobViewers, Owner: OwnList, Summary: "list jobs", handle: (*Server).listJobs},

@@ -136,12 +136,11 @@ var cases = map[string]routeCase{
 	"GET /v1/plugins": {fixed("/v1/plugins"), all5(ok, ok, ok, ok, no)},
 	"POST /v1/labels": {func(_ *testing.T, _ *fixture, st *roleState, _ string) (string, []byte) {
 		return "/v1/labels?name=labels.sealed", st.sealed
-	}, all5(made, conf, no, no, no)},
-	"GET /v1/labels": {fixed("/v1/labels"), all5(ok, ok, no, no, no)},
+	}, all5(made, conf, no, conf, no)},
+	"GET /v1/labels": {fixed("/v1/labels"), all5(ok, ok, no, ok, no)},
 	"POST /v1/jobs": {func(t *testing.T, f *fixture, st *roleState, who string) (string, []byte) {
 		detail := fmt.Sprintf("submit %d", st.next())
-		// Bank A's manifest, whoever sends it: only bank A may submit it. (The manifest package lets
-		// only banks sign manifests, so a researcher has no manifest of its own to send yet.)
+		// Bank A's manifest, whoever sends it: only bank A may submit it.
 		return "/v1/jobs", signed(t, f.manifest(t, f.ids[asBank].Name, st.plugin, st.labels, detail), f.ids[asBank])
 	}, all5(made, no, no, no, no)},
 	"GET /v1/jobs": {fixed("/v1/jobs"), all5(ok, ok, ok, ok, no)},

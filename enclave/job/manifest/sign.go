@@ -45,13 +45,14 @@ type signedWire struct {
 }
 
 // Sign validates m (applying its defaults, as Validate does) and signs its canonical encoding with
-// the bank's identity. The identity must be a bank's, named as m.Bank names it.
+// the requesting party's identity: a bank's, or a researcher's (whose jobs the enclave confines to
+// public and synthetic datasets), named as m.Bank names it.
 func Sign(m *Manifest, id *keys.Identity) (*Signed, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	if id.Role != keys.RoleBank {
-		return nil, &Error{Path: "bank", Rule: RuleSigner, Message: fmt.Sprintf("a manifest is signed by its bank, not by a %s", id.Role), Err: ErrSignature}
+	if !CanRequest(id.Role) {
+		return nil, &Error{Path: "bank", Rule: RuleSigner, Message: fmt.Sprintf("a manifest is signed by the bank or researcher requesting it, not by a %s", id.Role), Err: ErrSignature}
 	}
 	if id.Name != m.Bank {
 		return nil, &Error{Path: "bank", Rule: RuleSigner, Message: fmt.Sprintf("the manifest names bank %q: %q cannot sign it", m.Bank, id.Name), Err: ErrSignature}
@@ -73,8 +74,8 @@ func (s *Signed) Verify(pub keys.PublicIdentity) error {
 	switch {
 	case s.Manifest == nil:
 		return fail("no manifest")
-	case pub.Role != keys.RoleBank:
-		return fail("signer %q is a %s: only the bank a manifest names may sign it", pub.Name, pub.Role)
+	case !CanRequest(pub.Role):
+		return fail("signer %q is a %s: only the bank (or researcher) a manifest names may sign it", pub.Name, pub.Role)
 	case pub.Name != s.Manifest.Bank:
 		return fail("signer %q is not bank %q, which the manifest names", pub.Name, s.Manifest.Bank)
 	case pub.Fingerprint() != s.Signer:
@@ -84,6 +85,10 @@ func (s *Signed) Verify(pub keys.PublicIdentity) error {
 	}
 	return nil
 }
+
+// CanRequest reports whether a party of the role may sign and submit job manifests: banks, and
+// researchers (on public and synthetic datasets only, which the enclave enforces).
+func CanRequest(role string) bool { return role == keys.RoleBank || role == keys.RoleResearcher }
 
 // Marshal returns the envelope's encoding. It panics if Manifest is nil (programmer error).
 func (s *Signed) Marshal() []byte {

@@ -18,7 +18,7 @@ var (
 func identities(t testing.TB) map[string]*keys.Identity {
 	idsOnce.Do(func() {
 		ids = map[string]*keys.Identity{}
-		for _, p := range [][2]string{{keys.RoleBank, "bank-a"}, {keys.RoleBank, "bank-b"}, {keys.RoleSteward, "bank-a"}, {keys.RoleBank, "bank-a"}} {
+		for _, p := range [][2]string{{keys.RoleBank, "bank-a"}, {keys.RoleBank, "bank-b"}, {keys.RoleSteward, "bank-a"}, {keys.RoleBank, "bank-a"}, {keys.RoleResearcher, "lab-1"}, {keys.RoleAdmin, "lab-1"}} {
 			id, err := keys.NewIdentity(p[0], p[1])
 			if err != nil {
 				panic(err)
@@ -97,6 +97,24 @@ func TestSignVerify(t *testing.T) {
 		if _, err := Sign(m, id[k]); !errors.Is(err, ErrSignature) {
 			t.Errorf("Sign by %s: %v", k, err)
 		}
+	}
+
+	// A researcher signs its own requests (the enclave confines them to public and synthetic
+	// datasets); an admin of the same name cannot.
+	mr := *m
+	mr.Bank = "lab-1"
+	sr, err := Sign(&mr, id["researcher/lab-1"])
+	if err != nil {
+		t.Fatalf("Sign by a researcher: %v", err)
+	}
+	if err := sr.Verify(id["researcher/lab-1"].Public()); err != nil {
+		t.Fatalf("Verify a researcher's manifest: %v", err)
+	}
+	if _, err := Sign(&mr, id["admin/lab-1"]); !errors.Is(err, ErrSignature) {
+		t.Errorf("Sign by an admin: %v", err)
+	}
+	if err := sr.Verify(id["admin/lab-1"].Public()); !errors.Is(err, ErrSignature) {
+		t.Errorf("Verify with an admin's key: %v", err)
 	}
 }
 
