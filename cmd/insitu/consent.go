@@ -18,9 +18,9 @@ import (
 func newConsentCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "consent",
-		Short: "The registry of enterprises' authorizations (信息主体授权): import, list, count",
+		Short: "The registry of enterprises' authorizations (信息主体授权): import, grant, revoke, list, count",
 	}
-	cmd.AddCommand(newConsentImportCmd(), newConsentCountsCmd(), newConsentListCmd())
+	cmd.AddCommand(newConsentImportCmd(), newConsentCountsCmd(), newConsentListCmd(), newConsentGrantCmd(), newConsentRevokeCmd())
 	return cmd
 }
 
