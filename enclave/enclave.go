@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"insitu/connectors"
+	"insitu/enclave/aggregate"
 	"insitu/enclave/audit"
 	"insitu/enclave/consent"
 	"insitu/enclave/datadir"
@@ -30,13 +31,15 @@ type Enclave struct {
 	Identity *keys.Identity
 	Jobs     *job.Board
 	Gate     *gate.Gate
+	// Privacy is the privacy ledger of aggregate-mode jobs: budgets and spends per bank and dataset.
+	Privacy *aggregate.Ledger
 
 	wake chan struct{} // Wake's signal to RunApproved
 }
 
 // Migrations lists the schema migrations of every package that keeps state in the database.
 func Migrations() [][]store.Migration {
-	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations, gate.Migrations}
+	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations, gate.Migrations, aggregate.Migrations}
 }
 
 // Open opens the data directory dir with the master key named by src, and everything in it.
@@ -62,6 +65,7 @@ func OpenDataDir(ctx context.Context, d *datadir.DataDir) (*Enclave, error) {
 	e.Audit = audit.New(db, id, audit.Options{})
 	e.Consent = consent.New(db, e.Audit, consent.Options{})
 	e.Jobs = job.New(db, e.Audit, job.Options{})
+	e.Privacy = aggregate.NewLedger(db, e.Audit)
 	results, err := d.Sub("results")
 	if err != nil {
 		db.Close()

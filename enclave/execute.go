@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"insitu/enclave/aggregate"
 	"insitu/enclave/gate"
 	"insitu/enclave/he"
 	"insitu/enclave/job"
@@ -148,6 +149,7 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	if spec.Hyperparameters, err = hyperparameters(m.Model.Hyperparameters); err != nil {
 		return fail("the manifest's hyperparameters: " + err.Error())
 	}
+	var aggSvc *aggregate.Service
 	switch m.Mode {
 	case sdk.ModePlaintextPublic:
 		train := make(map[string]bool, c.Train)
@@ -176,12 +178,30 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 		spec.HE = &runner.HEInput{Params: *params, Features: c.Features, Bounds: bounds,
 			X: ColumnMajor(c.XTrain), Y: c.YTrain, MaxRefreshes: maxRefresh,
 			Dataset: c.Dataset.Name, Version: c.Dataset.Version, Class: c.Dataset.Class, Transforms: c.Fitted}
+	case sdk.ModeAggregate:
+		if m.Epsilon == nil {
+			return fail("an aggregate job needs epsilon in its manifest: the privacy budget it may spend")
+		}
+		svc, err := aggregate.NewService(ctx, aggregate.Config{Ledger: e.Privacy, Job: id, Bank: m.Bank, Dataset: c.Dataset.Name,
+			Epsilon: *m.Epsilon, Label: runner.LabelColumn,
+			Cohort: aggregate.Cohort{Features: c.Features, Bounds: c.Bounds, X: ColumnMajor(c.XTrain), Y: c.YTrain}})
+		if err != nil {
+			return fail("the aggregate query service could not start: " + err.Error())
+		}
+		aggSvc = svc
+		spec.Aggregate = &runner.AggregateInput{Service: svc, Features: c.Features, Rows: c.Train,
+			Dataset: c.Dataset.Name, Version: c.Dataset.Version, Class: c.Dataset.Class, Transforms: c.Fitted}
 	default:
 		return fail(fmt.Sprintf("mode %s is not offered by this enclave", m.Mode))
 	}
 	progress(fmt.Sprintf("running plugin %s in the sandbox on %d subjects", digest.Hex()[:12], c.Train))
 	res, err := runner.Run(ctx, spec)
 	rep.Run = res
+	if aggSvc != nil {
+		if _, _, _, aerr := e.Privacy.RecordJob(context.WithoutCancel(ctx), id, m.Bank, c.Dataset.Name); aerr != nil {
+			return rep, fmt.Errorf("job %s: recording its privacy spend in the audit log: %w", id, aerr)
+		}
+	}
 	if res == nil {
 		return fail("the run could not start: " + err.Error())
 	}
@@ -199,6 +219,10 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	req, err := e.gateRequest(ctx, sj, c, res)
 	if err != nil {
 		return rep, err
+	}
+	if aggSvc != nil {
+		r := aggSvc.Record()
+		req.Aggregate = &gate.AggregateRecord{Edges: r.Edges, Epsilon: r.Epsilon, Delta: r.Delta}
 	}
 	if res.HE != nil && res.HE.Keys != nil {
 		defer res.HE.Keys.Close()

@@ -31,14 +31,16 @@ type RunSpec struct {
 	Digest  pluginstore.Digest
 
 	// Mode is the job's mode; the plugin must declare the same. The runner streams plaintext rows
-	// (sdk.ModePlaintextPublic) from Input, and encrypted batches with the refresh service
-	// (sdk.ModeHE) from HE; aggregate jobs need the enclave's aggregate service, which the runner
-	// does not offer, and are refused.
+	// (sdk.ModePlaintextPublic) from Input, encrypted batches with the refresh service (sdk.ModeHE)
+	// from HE, and offers no rows but the aggregate query service (sdk.ModeAggregate) from
+	// Aggregate.
 	Mode sdk.Mode
 	// Input selects the rows of a ModePlaintextPublic job.
 	Input *PlainInput
 	// HE is the prepared cohort of a ModeHE job.
 	HE *HEInput
+	// Aggregate is the prepared cohort's query service of a ModeAggregate job.
+	Aggregate *AggregateInput
 	// Hyperparameters are handed to the plugin as they are.
 	Hyperparameters sdk.Hyperparameters
 	// OutputLimits bound the plugin's output; zero fields take sdk.DefaultLimits.
@@ -83,16 +85,17 @@ func (s *RunSpec) validate() error {
 	}
 	switch s.Mode {
 	case sdk.ModePlaintextPublic:
-		if s.Input == nil || s.HE != nil {
-			return bad("a %q job needs a PlainInput and no HEInput", s.Mode)
+		if s.Input == nil || s.HE != nil || s.Aggregate != nil {
+			return bad("a %q job needs a PlainInput and no HEInput or AggregateInput", s.Mode)
 		}
 	case sdk.ModeHE:
-		if s.HE == nil || s.Input != nil {
-			return bad("a %q job needs an HEInput and no PlainInput", s.Mode)
+		if s.HE == nil || s.Input != nil || s.Aggregate != nil {
+			return bad("a %q job needs an HEInput and no PlainInput or AggregateInput", s.Mode)
 		}
-	default:
-		return bad("job mode %q needs the enclave's aggregate service, which this runner does not offer; it runs %q and %q jobs",
-			s.Mode, sdk.ModePlaintextPublic, sdk.ModeHE)
+	case sdk.ModeAggregate:
+		if s.Aggregate == nil || s.Aggregate.Service == nil || s.Input != nil || s.HE != nil {
+			return bad("a %q job needs an AggregateInput with its service, and no PlainInput or HEInput", s.Mode)
+		}
 	}
 	sp := &s.Sandbox
 	if sp.Binary != nil || sp.SocketDir != "" || len(sp.Binds) > 0 || sp.Stdout != nil || sp.Stderr != nil ||
@@ -109,6 +112,7 @@ type job struct {
 	// open, when set, makes the rows once the plugin said whether it needs labels (HE batches).
 	open     func(label bool) (array.RecordReader, error)
 	he       sdk.HEContext
+	agg      sdk.AggregateClient
 	features []string
 	label    string
 	subject  string
@@ -131,8 +135,11 @@ func Run(ctx context.Context, spec RunSpec) (*Result, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
-	if spec.Mode == sdk.ModeHE {
+	switch spec.Mode {
+	case sdk.ModeHE:
 		return runHE(ctx, &spec)
+	case sdk.ModeAggregate:
+		return runAggregate(ctx, &spec)
 	}
 	m, err := spec.Input.checkClass(ctx)
 	if err != nil {

@@ -205,14 +205,19 @@ func (s *session) execute(ctx context.Context, j *job, res *Result) {
 		rows = r
 	}
 	counted := &countingReader{RecordReader: rows}
+	var streamed array.RecordReader = counted
+	if rows == nil {
+		streamed = nil // aggregate mode: no rows, only the aggregate service
+	}
 	out, err := model.Train(ctx, host.TrainRequest{
 		Mode:            s.spec.Mode,
-		Rows:            counted,
+		Rows:            streamed,
 		Features:        j.features,
 		Label:           label,
 		Subject:         j.subject,
 		Hyperparameters: s.spec.Hyperparameters,
 		HE:              j.he,
+		Aggregate:       j.agg,
 		Limits:          s.spec.OutputLimits,
 	})
 	if j.summary != nil {
