@@ -544,3 +544,57 @@ func TestResearcherConfinedToPublicData(t *testing.T) {
 		t.Fatalf("researcher's job on a platform dataset: %s %q", rep.Job.State, rep.Job.Reason)
 	}
 }
+
+// TestHESmugglerRefused runs a hostile HE plugin that returns, as its weights, the encrypted
+// features and label of the first subject it was given: the gate decrypts them, finds them far from
+// the cohort's optimum and refuses, with a reason that names no value, and nothing is released.
+func TestHESmugglerRefused(t *testing.T) {
+	if binDir == "" {
+		t.Skip("running a job starts a sandboxed plugin: it needs root on Linux (CI runs it so)")
+	}
+	ctx := context.Background()
+	l := newLab(t, 1500)
+	bin, err := os.Open(filepath.Join(binDir, "smuggler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "smuggler", Uploader: l.bank.Name})
+	bin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := submitAndApprove(t, l, l.heManifest(t, pinfo.Digest, linfo.Digest))
+	params, err := he.NewParameters(testInsecureLogN11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.e.RunJob(ctx, id, RunOptions{
+		Sandbox:  sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 2 * time.Minute}},
+		TempDir:  l.dir,
+		Now:      func() time.Time { return synthetic.DefaultAsOf },
+		HEParams: &params,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Refusal == nil || rep.Receipt != nil {
+		t.Fatalf("the smuggler's weights were not refused: receipt %v", rep.Receipt)
+	}
+	if rep.Refusal.Code != gate.CodeFarFromOptimum && rep.Refusal.Code != gate.CodeExcessLoss {
+		t.Fatalf("refusal %s: %s", rep.Refusal.Code, rep.Refusal.Reason)
+	}
+	// The reason may state the public tolerance, no number computed from the data.
+	if strings.ContainsAny(strings.ReplaceAll(rep.Refusal.Reason, "relative distance 0.6", ""), "0123456789") {
+		t.Fatalf("the refusal reason carries a number: %q", rep.Refusal.Reason)
+	}
+	if j, _ := l.e.Jobs.Get(ctx, id); j.State != job.Succeeded {
+		t.Fatalf("job is %s after the refusal, want succeeded and unreleased", j.State)
+	}
+	if _, _, err := l.e.Gate.Result(ctx, id); !errors.Is(err, gate.ErrNotReleased) {
+		t.Fatalf("Result after the refusal: %v", err)
+	}
+}

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 			if err != nil {
 				goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 			}
-			cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/logreg", "insitu/plugins/helr")
+			cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/logreg", "insitu/plugins/helr", "insitu/plugins/testdata/smuggler")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "go build the reference plugin: %v\n%s", err, out)
