@@ -39,6 +39,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newReportCmd(),
 		newServeCmd(),
 		newLoginCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

@@ -1,0 +1,445 @@
+package suite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"insitu/connectors"
+	"insitu/enclave"
+	"insitu/enclave/cohort"
+	"insitu/enclave/consent"
+	"insitu/enclave/datadir"
+	"insitu/enclave/dataset"
+	"insitu/enclave/gate"
+	"insitu/enclave/he"
+	"insitu/enclave/job"
+	"insitu/enclave/job/manifest"
+	"insitu/enclave/keys"
+	"insitu/enclave/pluginstore"
+	"insitu/enclave/sandbox"
+	"insitu/modeling/helr"
+	"insitu/modeling/logreg"
+	"insitu/plugins/helr/model"
+	"insitu/plugins/sdk"
+)
+
+// errNoSandbox marks a job path that cannot run on this machine; in HEPath "auto" the case then
+// runs in-process.
+var errNoSandbox = errors.New("the strict sandbox is not available")
+
+func heCase(env *Env, data string) Case {
+	return Case{ID: "he-lr/" + data + "/he", Data: data, Kind: KindModel, Method: "plugins/helr on CKKS (Nesterov, degree-7 sigmoid)",
+		Run: func(ctx context.Context, env *Env, row *Row) error {
+			mode := env.Config.HEPath
+			if mode == "auto" || mode == "job" {
+				err := jobHE(ctx, env, data, row)
+				if err == nil || mode == "job" || !errors.Is(err, errNoSandbox) {
+					return err
+				}
+				env.Log("the enclave's job path cannot run here (%v): training in-process instead", err)
+				row.Note("path", "in-process because "+err.Error())
+			}
+			return inProcessHE(ctx, env, data, row)
+		}}
+}
+
+func heParams(cfg *Config) (he.Parameters, error) {
+	if cfg.HEParams != nil {
+		return he.NewParameters(*cfg.HEParams)
+	}
+	return he.NewParameters(he.DefaultLiteral)
+}
+
+func heHyper(cfg helr.Config) map[string]any {
+	return map[string]any{"iterations": cfg.Iterations, "l2": cfg.L2}
+}
+
+// inProcessHE trains plugins/helr in this process on the enclave's packing (he.JobKeys.Batches) with
+// the enclave's refresh service, without the sandbox, the gRPC transport or the gate.
+func inProcessHE(ctx context.Context, env *Env, data string, row *Row) error {
+	t, err := env.Table(data)
+	if err != nil {
+		return err
+	}
+	s := splitTable(t)
+	xtr, xte, f, err := transformed(s, t)
+	if err != nil {
+		return err
+	}
+	params, err := heParams(env.Config)
+	if err != nil {
+		return err
+	}
+	hc := heConfig(env.Config)
+	start := time.Now()
+	k, err := he.NewJobKeys(params)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	env.Log("key generation %.1f s", time.Since(start).Seconds())
+	var bounds [][2]float64
+	for _, iv := range f.Bounds() {
+		bounds = append(bounds, [2]float64{iv.Low, iv.High})
+	}
+	names := f.Names()
+	rr, err := k.Batches(ctx, he.Cohort{Features: names, Bounds: bounds, X: helr.Columns(xtr), Y: s.ytr})
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	ref := k.NewRefresher(enclave.DefaultMaxRefreshes)
+	fit := time.Now()
+	out, err := model.New().Train(ctx, &sdk.TrainInput{
+		Mode: sdk.ModeHE, Rows: rr, Features: names, Label: sdk.HELabel, Subject: "subject",
+		Hyperparameters: sdk.MustHyperparameters(heHyper(hc)), HE: ref, Limits: sdk.DefaultLimits(),
+		Log: slog.New(&iterationLog{log: env.Log, start: fit}),
+	})
+	if err != nil {
+		return err
+	}
+	row.FitS = fp(time.Since(fit).Seconds())
+	w, err := k.DecryptWeights(out.Ciphertexts, names)
+	if err != nil {
+		return err
+	}
+	m := logreg.Model{Weights: w.Values, Intercept: w.Intercept}
+	row.Path = "in-process (enclave packing and refresh, no sandbox or gate)"
+	s.sizes(row)
+	row.Refreshes, row.Decrypted = ip(ref.Calls()), ip(len(w.Values)+1)
+	row.SetExtra("iterations", float64(hc.Iterations))
+	row.SetExtra("keygen_s", fit.Sub(start).Seconds())
+	heNotes(row, params)
+	return evaluate(row, s.yte, m.Decision(xte))
+}
+
+func heNotes(row *Row, p he.Parameters) {
+	row.Note("epsilon", "HE adds no differential-privacy noise: the plugin sees ciphertexts only")
+	lit := p.Literal()
+	row.SetExtra("he_log_n", float64(lit.LogN))
+	if !p.Secure() {
+		row.Note("refreshes", "caveat: insecure test parameters (log N "+fmt.Sprint(lit.LogN)+"): figures are not representative")
+	}
+}
+
+// iterationLog turns plugins/helr's "iteration" log lines into progress lines.
+type iterationLog struct {
+	log   func(string, ...any)
+	start time.Time
+}
+
+func (h *iterationLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *iterationLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *iterationLog) WithGroup(string) slog.Handler            { return h }
+
+func (h *iterationLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "iteration" {
+		return nil
+	}
+	var it, of int64
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "iteration":
+			it = a.Value.Int64()
+		case "of":
+			of = a.Value.Int64()
+		}
+		return true
+	})
+	if it > 0 && of > 0 {
+		el := time.Since(h.start)
+		h.log("iteration %d/%d  elapsed %.1f s  about %.0f s left", it, of, el.Seconds(),
+			el.Seconds()/float64(it)*float64(of-it))
+	}
+	return nil
+}
+
+// jobHE runs the HE training as a bank's job through the enclave: ingest the data set into a new
+// data directory, seal and upload the training rows' labels, upload the plugin, sign, submit and
+// approve the manifest, run it in the strict sandbox, release through the output gate and open the
+// bank's sealed result. The released weights are evaluated on the test rows (id % 5 == 0), which the
+// bank never labelled for the enclave.
+func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		return fmt.Errorf("%w: it needs root on Linux (namespaces, cgroups, a dedicated uid)", errNoSandbox)
+	}
+	bin, args, err := pluginBinary(env.Config, "helr")
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNoSandbox, err)
+	}
+	t, err := env.Table(data)
+	if err != nil {
+		return err
+	}
+	var set DataSet
+	for _, s := range env.Sets {
+		if s.Name == data {
+			set = s
+		}
+	}
+	dir, err := env.TempDir("he-job-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	e, m, err := benchEnclave(ctx, dir, set, t)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	env.Log("ingested %s into an enclave: %d subjects", m.Name, m.Subjects)
+
+	bank, err := keys.NewIdentity(keys.RoleBank, "bench-bank")
+	if err != nil {
+		return err
+	}
+	steward, err := keys.NewIdentity(keys.RoleSteward, "bench-steward")
+	if err != nil {
+		return err
+	}
+	for _, p := range []*keys.Identity{bank, steward} {
+		if _, err := e.Jobs.AddParty(ctx, "bench", p.Public()); err != nil {
+			return err
+		}
+	}
+	if err := e.Jobs.SetSetting(ctx, "bench", job.SettingQuorum, 1); err != nil {
+		return err
+	}
+	// The bank labels its training rows only.
+	trI, teI := t.Split()
+	var lb bytes.Buffer
+	lb.WriteString("id,label\n")
+	for _, i := range trI {
+		fmt.Fprintf(&lb, "%d,%g\n", t.IDs[i], t.Y[i])
+	}
+	sealed, _, err := cohort.SealLabels(e.Identity.Public(), lb.Bytes(), "labels.csv")
+	if err != nil {
+		return err
+	}
+	li, err := e.UploadLabels(ctx, bank.Name, "labels.csv", sealed)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		return err
+	}
+	pinfo, _, err := e.UploadPlugin(ctx, f, pluginstore.Meta{Name: "helr", Uploader: bank.Name})
+	f.Close()
+	if err != nil {
+		return err
+	}
+	hc := heConfig(env.Config)
+	mf := heManifest(m, t, bank.Name, pinfo.Digest, li.Digest, hc)
+	if err := mf.Validate(); err != nil {
+		return err
+	}
+	signedM, err := manifest.Sign(mf, bank)
+	if err != nil {
+		return err
+	}
+	j, err := e.Jobs.Submit(ctx, signedM.Marshal(), "job.yaml")
+	if err != nil {
+		return err
+	}
+	sig, err := steward.Sign(job.ApprovalMessage(mf), job.ApprovalContext)
+	if err != nil {
+		return err
+	}
+	if _, err := e.Jobs.Approve(ctx, j.ID, steward.Name, sig); err != nil {
+		return err
+	}
+	opts := enclave.RunOptions{
+		Sandbox:  sandbox.Spec{Limits: sandbox.Limits{WallClock: 30 * time.Minute, CPUTime: 60 * time.Minute, Memory: 12 << 30}},
+		TempDir:  dir,
+		Args:     args,
+		Logger:   slog.New(&iterationLog{log: env.Log, start: time.Now()}),
+		Progress: func(_, what string) { env.Log("%s", what) },
+	}
+	if env.Config.HEParams != nil {
+		p, err := heParams(env.Config)
+		if err != nil {
+			return err
+		}
+		opts.HEParams = &p
+	}
+	params, err := heParams(env.Config)
+	if err != nil {
+		return err
+	}
+	rep, err := e.RunJob(ctx, j.ID, opts)
+	if err != nil {
+		return err
+	}
+	if rep.Run != nil && rep.Run.RefusedLayer != 0 {
+		return fmt.Errorf("%w: this machine lacks the layer %s (%s)", errNoSandbox, rep.Run.RefusedLayer, rep.Run.Detail)
+	}
+	if rep.Job.State == job.Failed {
+		return fmt.Errorf("the job failed: %s", rep.Job.Reason)
+	}
+	if rep.Refusal != nil {
+		return fmt.Errorf("the output gate refused the release: %v", rep.Refusal)
+	}
+	res, _, err := e.Gate.Result(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	b, err := gate.OpenResult(res, bank)
+	if err != nil {
+		return err
+	}
+	// Evaluate the released model on the test rows with the transforms the enclave fitted.
+	c := rep.Cohort
+	teCols, yte := t.Rows(teI)
+	keysOf := make([]string, len(t.Names))
+	for j, n := range t.Names {
+		keysOf[j] = "custom." + csvName(n)
+	}
+	xte, outNames, err := c.Fitted.Transform(featureCols(keysOf, teCols))
+	if err != nil {
+		return err
+	}
+	w := make([]float64, len(outNames))
+	pos := map[string]int{}
+	for j, n := range outNames {
+		pos[n] = j
+	}
+	for k, n := range b.Weights.Names {
+		j, ok := pos[n]
+		if !ok {
+			return fmt.Errorf("released weight %q names no transformed feature", n)
+		}
+		w[j] = b.Weights.Values[k]
+	}
+	released := logreg.Model{Weights: w, Intercept: b.Weights.Intercept}
+	if err := evaluate(row, yte, released.Decision(xte)); err != nil {
+		return err
+	}
+	row.Train, row.Test, row.Features = ip(c.Train), ip(len(yte)), ip(len(c.Features))
+	row.Note("train", "caveat: the enclave holds 1 in 5 labelled subjects out for its own evaluation (by SHA-256 of the id), "+
+		"so the plugin trains on about 64 % of the rows where the plaintext rows use 80 %")
+	row.Refreshes = ip(rep.Run.HE.Refreshes)
+	row.Decrypted = ip(b.Gate.Parameters)
+	row.FitS = fp(rep.Run.Wall.Seconds())
+	row.Note("fit_s", "caveat: the plugin's whole sandboxed run: start, encryption as it streams, training, output")
+	layers := "strict sandbox"
+	if rep.Run.Weakened != 0 {
+		layers = "sandbox without " + rep.Run.Weakened.String()
+	}
+	row.Path = "enclave job (" + layers + ", output gate " + b.Gate.Result + ")"
+	row.SetExtra("iterations", float64(hc.Iterations))
+	row.SetExtra("gate_bits_bound", b.Gate.BitsBound)
+	if v, ok := b.Metrics["auc"]; ok {
+		row.SetExtra("enclave_holdout_auc", v)
+	}
+	if p := rep.Run.Process; p != nil {
+		row.SetExtra("plugin_cpu_s", p.CPUTime.Seconds())
+		row.SetExtra("plugin_peak_mb", float64(p.MaxRSS)/(1<<20))
+	}
+	// The exact optimum of the same objective on the same rows, for the gap the encryption costs.
+	exact, err := logreg.Fit(logreg.Problem{X: c.XTrain, Y: c.YTrain, Lambda: hc.Lambda(c.Train)}, logreg.Options{})
+	if err == nil {
+		ex := Row{}
+		if evaluate(&ex, yte, exact.Decision(xte)) == nil {
+			row.SetExtra("exact_same_rows_auc", *ex.AUC)
+		}
+	}
+	heNotes(row, params)
+	return nil
+}
+
+// benchEnclave creates an enclave data directory under dir and ingests the flat table of set into it
+// as a dataset of class public (synthetic for generated data), keyed by the opaque id.
+func benchEnclave(ctx context.Context, dir string, set DataSet, t *Table) (*enclave.Enclave, *dataset.Manifest, error) {
+	keyFile := filepath.Join(dir, "master.key")
+	init, err := datadir.Init(filepath.Join(dir, "enclave"), keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := datadir.Open(init.Dir, keys.Source{File: keyFile})
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := enclave.OpenDataDir(ctx, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := writeFlatSpec(dir, set, t, false)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	s, maps, err := connectors.LoadDatasetSpec(spec)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	m, _, err := e.Ingest(ctx, "bench", s, maps, dataset.IngestOptions{})
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	return e, m, nil
+}
+
+// writeFlatSpec writes a dataset spec and mapping for a flat table: subject "id" (opaque), each
+// feature a float custom field, and the label too when withLabel is set.
+func writeFlatSpec(dir string, set DataSet, t *Table, withLabel bool) (string, error) {
+	class := "public"
+	if set.Name == "synthetic" {
+		class = "synthetic"
+	}
+	var mb strings.Builder
+	fmt.Fprintf(&mb, "source: flat\nprovider: insitu_bench\nprovider_name: insitu bench (%s)\nformat: csv\npath: %q\n", set.Name, set.Flat)
+	mb.WriteString("csv:\n  null: [\"\"]\nsubject:\n  column: id\n  kind: opaque\ncolumns:\n")
+	cols := t.Names
+	if withLabel {
+		cols = append([]string{"label"}, cols...)
+	}
+	for _, n := range cols {
+		fmt.Fprintf(&mb, "  - {column: %s, field: custom.%s}\n", csvName(n), csvName(n))
+	}
+	mb.WriteString("custom_fields:\n")
+	for _, n := range cols {
+		fmt.Fprintf(&mb, "  - {key: %s, type: float, sensitivity: 1}\n", csvName(n))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mapping.yaml"), []byte(mb.String()), 0o644); err != nil {
+		return "", err
+	}
+	spec := fmt.Sprintf("dataset: bench-%s\nclass: %s\nsubject: opaque\nmappings: [mapping.yaml]\n", set.Name, class)
+	path := filepath.Join(dir, "dataset.yaml")
+	return path, os.WriteFile(path, []byte(spec), 0o644)
+}
+
+// heManifest is the bank's HE job: every feature imputed (where missing), standardised and clipped
+// to [−4, 4]; weights, scores and the enclave's AUC and KS as outputs.
+func heManifest(m *dataset.Manifest, t *Table, bank string, plugin pluginstore.Digest, labels string, hc helr.Config) *manifest.Manifest {
+	spec := heTransform(t.Names, t.HasMissing)
+	var fields []manifest.Field
+	for _, c := range spec.Columns {
+		fields = append(fields, manifest.Field{Key: "custom." + csvName(c.Column), Steps: c.Steps})
+	}
+	return &manifest.Manifest{
+		Format: manifest.FormatV1, Bank: bank, Purpose: consent.PurposeModelDevelopment,
+		PurposeDetail: "insitu bench: HE logistic regression",
+		Dataset:       manifest.Dataset{Name: m.Name, Version: fmt.Sprint(m.Version)},
+		Fields:        fields, Mode: sdk.ModeHE,
+		Model:  manifest.Model{Family: sdk.FamilyLogisticRegression, Hyperparameters: heHyper(hc)},
+		Plugin: plugin.String(), Labels: labels,
+		Outputs: manifest.Outputs{Weights: &manifest.WeightsOutput{MaxWeights: len(fields), MaxAbs: 16},
+			Scores: &manifest.ScoresOutput{}, Metrics: &manifest.MetricsOutput{Names: []string{"auc", "ks"}}},
+		Expires: time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339),
+	}
+}
+
+var _ mat.Matrix = (*mat.Dense)(nil)

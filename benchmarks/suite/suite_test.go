@@ -1,0 +1,208 @@
+package suite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+
+	"insitu/enclave/he"
+	"insitu/enclave/sandbox"
+)
+
+// TestMain lets the test binary serve as a case's child process, as the insitu binary does with
+// "insitu bench case".
+func TestMain(m *testing.M) {
+	sandbox.MaybeRunTrampoline()
+	if id := os.Getenv("INSITU_BENCH_TEST_CASE"); id != "" {
+		err := RunCase(context.Background(), os.Getenv("INSITU_BENCH_TEST_CONFIG"), id, os.Getenv("INSITU_BENCH_TEST_OUT"), os.Stderr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// testInsecureLogN11 is a small CKKS set far below 128-bit security, for tests only: 2048 real slots
+// and the seven levels plugins/helr's degree-7 sigmoid needs.
+var testInsecureLogN11 = he.Literal{LogN: 11, LogQ: []int{55, 45, 45, 45, 45, 45, 45, 45}, LogP: []int{61},
+	LogDefaultScale: 45, RealOnly: true, InsecureForTesting: true}
+
+func childCmd(configFile, caseID, outFile string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "INSITU_BENCH_TEST_CASE="+caseID, "INSITU_BENCH_TEST_CONFIG="+configFile,
+		"INSITU_BENCH_TEST_OUT="+outFile)
+	return cmd
+}
+
+func tinyConfig(t *testing.T) Config {
+	var log bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("progress:\n%s", log.String())
+		}
+	})
+	return Config{
+		Enterprises: 3000, HEParams: &testInsecureLogN11, HEIterations: 3, PSISizes: [][2]int{{300, 2000}},
+		SandboxRuns: 1, WorkDir: t.TempDir(), Progress: &log, Child: childCmd, Command: "go test",
+	}
+}
+
+func rowByID(t *testing.T, rep *Report, id string) *Row {
+	t.Helper()
+	for i := range rep.Rows {
+		if rep.Rows[i].ID == id {
+			return &rep.Rows[i]
+		}
+	}
+	t.Fatalf("no row %s among %d rows", id, len(rep.Rows))
+	return nil
+}
+
+// TestSuiteSynthetic runs every workload but the sandbox's on tiny synthetic data, each case in a
+// child process, and checks the figures, the report files and the comparison.
+func TestSuiteSynthetic(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Suite = []string{"he-lr", "scorecard", "gbdt", "psi", "ingest", "scoring"}
+	cfg.HEPath = "in-process"
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Data) != 1 || rep.Data[0].Name != "synthetic" || rep.Data[0].Test == 0 || rep.Data[0].Train < 3*rep.Data[0].Test {
+		t.Fatalf("data %+v", rep.Data)
+	}
+	for _, id := range []string{"he-lr/synthetic/he", "he-lr/synthetic/plain", "scorecard/synthetic/plain", "gbdt/synthetic/plain"} {
+		r := rowByID(t, rep, id)
+		if r.Status != StatusOK || r.AUC == nil || *r.AUC <= 0.55 || *r.AUC > 1 || r.KS == nil || *r.KS <= 0 {
+			t.Fatalf("%s: %s %s, AUC %v", id, r.Status, r.Reason, r.AUC)
+		}
+		if r.WallS == nil || *r.WallS <= 0 || r.CPUS == nil || *r.CPUS <= 0 || r.PeakRSSMB == nil || *r.PeakRSSMB < 5 {
+			t.Fatalf("%s: resources wall %v cpu %v peak %v", id, r.WallS, r.CPUS, r.PeakRSSMB)
+		}
+		if r.Isolation != "child process" || *r.Test != rep.Data[0].Test {
+			t.Fatalf("%s: isolation %q, test %d", id, r.Isolation, *r.Test)
+		}
+	}
+	heRow, plain := rowByID(t, rep, "he-lr/synthetic/he"), rowByID(t, rep, "he-lr/synthetic/plain")
+	d := *heRow.Features
+	if *heRow.Refreshes != (d+1)*(cfg.HEIterations-1) || *heRow.Decrypted != d+1 {
+		t.Fatalf("HE: %d refreshes and %d decrypted values for %d features and %d iterations", *heRow.Refreshes, *heRow.Decrypted, d, cfg.HEIterations)
+	}
+	if diff := *plain.AUC - *heRow.AUC; diff > 0.08 {
+		t.Fatalf("HE AUC %.4f is %.4f below the plaintext optimum's", *heRow.AUC, diff)
+	}
+	if !strings.Contains(heRow.Path, "in-process") || heRow.Notes["refreshes"] == "" {
+		t.Fatalf("HE path %q, notes %v", heRow.Path, heRow.Notes)
+	}
+	p := rowByID(t, rep, "psi/bank=300_platform=2000/ecdh")
+	if p.Status != StatusOK || p.Extra["matched"] != 150 || p.Extra["floor_s"] <= 0 || p.Notes["auc"] == "" {
+		t.Fatalf("psi row %+v", p)
+	}
+	in := rowByID(t, rep, "ingest/synthetic/dataset")
+	if in.Status != StatusOK || in.Extra["subjects"] != float64(cfg.Enterprises) || in.Extra["mb_per_s"] <= 0 {
+		t.Fatalf("ingest row %+v", in)
+	}
+	for _, id := range []string{"scoring/-/online", "scorecard/synthetic/aggregate-dp", "gbdt/synthetic/aggregate-dp"} {
+		if r := rowByID(t, rep, id); r.Status != StatusSkipped || r.Reason == "" {
+			t.Fatalf("%s: %s %q", id, r.Status, r.Reason)
+		}
+	}
+	// The Python baselines ran, or say why not.
+	for _, id := range []string{"he-lr/synthetic/lr-python", "gbdt/synthetic/xgb-python"} {
+		r := rowByID(t, rep, id)
+		switch {
+		case rep.Python.Available && r.Status == StatusOK && r.AUC != nil:
+		case !rep.Python.Available && r.Status == StatusSkipped && r.Reason != "":
+		default:
+			t.Fatalf("%s with python %+v: %s %s", id, rep.Python, r.Status, r.Reason)
+		}
+	}
+
+	// Every empty cell of the Markdown table carries a numbered reason that is listed.
+	out := filepath.Join(cfg.WorkDir, "out")
+	jsonPath, mdPath, err := rep.Write(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(mdPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMarkdown(t, string(md))
+	back, err := ReadReport(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (A test binary records no dependency versions; the insitu binary does.)
+	if len(back.Rows) != len(rep.Rows) || back.Machine.Cores != runtime.NumCPU() || back.Build.Go != runtime.Version() ||
+		back.Machine.CPUModel == "" || back.Seeds["synthetic"] != 1 {
+		t.Fatalf("report read back: %d rows, machine %+v, build %+v", len(back.Rows), back.Machine, back.Build)
+	}
+	var cmp bytes.Buffer
+	Compare(&cmp, back, back)
+	if !strings.Contains(cmp.String(), "| he-lr/synthetic/he | 1.00× | 1.00× | 1.00× |") {
+		t.Fatalf("compare of a report with itself:\n%s", cmp.String())
+	}
+}
+
+var emptyCell = regexp.MustCompile(`\| – ⁽(\d+)⁾ `)
+
+func checkMarkdown(t *testing.T, md string) {
+	t.Helper()
+	for _, line := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| workload") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i, c := range cells[:14] {
+			if strings.TrimSpace(c) == "" || strings.TrimSpace(c) == "–" && i != 3 {
+				t.Fatalf("an empty cell without a reason in %q", line)
+			}
+		}
+		for _, m := range emptyCell.FindAllStringSubmatch(line, -1) {
+			if !strings.Contains(md, "\n"+m[1]+". ") {
+				t.Fatalf("footnote %s is not listed", m[1])
+			}
+		}
+	}
+}
+
+// TestHEJobPath runs the HE workload through the enclave's job path: ingest, sealed labels, signed
+// manifest, approval, the plugin in the strict sandbox, the output gate and the bank's result.
+func TestHEJobPath(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("the job path starts a sandboxed plugin: it needs root on Linux")
+	}
+	if testing.Short() {
+		t.Skip("builds the static plugins with the go tool")
+	}
+	cfg := tinyConfig(t)
+	cfg.Suite, cfg.HEPath, cfg.Python = []string{"he-lr"}, "job", "-"
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rowByID(t, rep, "he-lr/synthetic/he")
+	if r.Status != StatusOK || !strings.HasPrefix(r.Path, "enclave job (strict sandbox, output gate verified") {
+		t.Fatalf("HE job: %s %s, path %q", r.Status, r.Reason, r.Path)
+	}
+	if r.AUC == nil || *r.AUC < 0.55 || r.Extra["plugin_cpu_s"] <= 0 || r.Extra["exact_same_rows_auc"] < 0.55 {
+		t.Fatalf("HE job figures: AUC %v, extra %v", r.AUC, r.Extra)
+	}
+	d := *r.Features
+	if *r.Refreshes != (d+1)*(cfg.HEIterations-1) || *r.Decrypted != d+1 || *r.Train >= rep.Data[0].Train {
+		t.Fatalf("HE job: %d refreshes, %d decrypted, %d training rows for %d features", *r.Refreshes, *r.Decrypted, *r.Train, d)
+	}
+	if p := rowByID(t, rep, "he-lr/synthetic/lr-python"); p.Status != StatusSkipped || !strings.Contains(p.Reason, "--python -") {
+		t.Fatalf("python row with --python -: %s %q", p.Status, p.Reason)
+	}
+}
