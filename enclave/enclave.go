@@ -15,6 +15,7 @@ import (
 	"insitu/enclave/job"
 	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
+	"insitu/enclave/registry"
 	"insitu/enclave/store"
 )
 
@@ -33,13 +34,16 @@ type Enclave struct {
 	Gate     *gate.Gate
 	// Privacy is the privacy ledger of aggregate-mode jobs: budgets and spends per bank and dataset.
 	Privacy *aggregate.Ledger
+	// Models is the model registry: every model the gate released (registered in the release's
+	// transaction, see RunJob).
+	Models *registry.Registry
 
 	wake chan struct{} // Wake's signal to RunApproved
 }
 
 // Migrations lists the schema migrations of every package that keeps state in the database.
 func Migrations() [][]store.Migration {
-	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations, gate.Migrations, aggregate.Migrations}
+	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations, gate.Migrations, registry.Migrations, aggregate.Migrations}
 }
 
 // Open opens the data directory dir with the master key named by src, and everything in it.
@@ -72,6 +76,7 @@ func OpenDataDir(ctx context.Context, d *datadir.DataDir) (*Enclave, error) {
 		return nil, err
 	}
 	e.Gate = gate.New(db, e.Audit, e.Jobs, id, results, gate.Options{})
+	e.Models = registry.New(db, e.Audit, registry.Options{})
 	if e.Datasets, err = dataset.Open(d); err != nil {
 		db.Close()
 		return nil, err
