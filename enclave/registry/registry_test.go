@@ -53,7 +53,7 @@ func release(t testing.TB, job string) registry.ReleaseInfo {
 		Weights: &gate.Weights{Names: names, Values: []float64{0.5, 0.3, -0.2, 0.1, 0.4, -0.6}, Intercept: -1}}
 	rec := &gate.Receipt{Format: gate.ReceiptFormat, Job: job, Bank: "bank-a", Purpose: "credit_approval",
 		Outputs: gate.OutputHashes{Weights: strings.Repeat("cd", 32), Bundle: strings.Repeat("ef", 32)},
-		Gate: gate.Verdict{Result: gate.VerdictVerified}, Audit: audit.Head{Seq: 7}, ReleasedAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
+		Gate:    gate.Verdict{Result: gate.VerdictVerified}, Audit: audit.Head{Seq: 7}, ReleasedAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 	return registry.ReleaseInfo{Bundle: b, Receipt: rec, Family: registry.FamilyLogisticRegression, Dataset: "sme", Version: 2,
 		Inputs: []string{"tax.amount", "reg.industry", "emp.staff"}, Items: []string{"emp", "reg", "tax"}, Transforms: f}
 }
@@ -293,7 +293,9 @@ func TestParseDocumentRejects(t *testing.T) {
 		"weights count": func(s string) string { return strings.Replace(s, `"weights":[0.5,`, `"weights":[`, 1) },
 		"no family":     func(s string) string { return strings.Replace(s, `"linear":{`, `"linear_":{`, 1) },
 		"trailing":      func(s string) string { return s + "{}" },
-		"step":          func(s string) string { return strings.Replace(s, `"probability_step":0.001`, `"probability_step":0`, 1) },
+		"step": func(s string) string {
+			return strings.Replace(s, `"probability_step":0.001`, `"probability_step":0`, 1)
+		},
 	} {
 		if _, err := registry.ParseDocument([]byte(edit(string(good)))); !errors.Is(err, registry.ErrDocument) {
 			t.Errorf("%s: %v", name, err)
