@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +25,6 @@ import (
 	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
 	"insitu/enclave/runner"
-	"insitu/enclave/sandbox"
 	"insitu/modeling/metrics"
 )
 
@@ -173,29 +171,14 @@ func TestRunJob(t *testing.T) {
 	}
 	ctx := context.Background()
 	l := newLab(t, 1500)
-	bin, err := os.Open(filepath.Join(binDir, "logreg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "logreg", Uploader: l.bank.Name})
-	bin.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := l.manifest(t, pinfo.Digest, linfo.Digest)
+	plugin, labels := l.upload(t, "logreg")
+	m := l.manifest(t, plugin, labels)
 	id := submitAndApprove(t, l, m)
 
 	var steps []string
-	rep, err := l.e.RunJob(ctx, id, RunOptions{
-		Sandbox:  sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 2 * time.Minute}},
-		TempDir:  l.dir,
-		Now:      func() time.Time { return synthetic.DefaultAsOf },
-		Progress: func(_, what string) { steps = append(steps, what) },
-	})
+	opts := l.runOptions(nil)
+	opts.Progress = func(_, what string) { steps = append(steps, what) }
+	rep, err := l.e.RunJob(ctx, id, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,30 +337,13 @@ func TestRunHEJob(t *testing.T) {
 	}
 	ctx := context.Background()
 	l := newLab(t, 1500)
-	bin, err := os.Open(filepath.Join(binDir, "helr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "helr", Uploader: l.bank.Name})
-	bin.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := submitAndApprove(t, l, l.heManifest(t, pinfo.Digest, linfo.Digest))
+	plugin, labels := l.upload(t, "helr")
+	id := submitAndApprove(t, l, l.heManifest(t, plugin, labels))
 	params, err := he.NewParameters(testInsecureLogN11)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := l.e.RunJob(ctx, id, RunOptions{
-		Sandbox:  sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 3 * time.Minute}},
-		TempDir:  l.dir,
-		Now:      func() time.Time { return synthetic.DefaultAsOf },
-		HEParams: &params,
-	})
+	rep, err := l.e.RunJob(ctx, id, l.runOptions(&params))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,25 +366,10 @@ func TestRevocationBankView(t *testing.T) {
 	}
 	ctx := context.Background()
 	l := newLab(t, 1500)
-	bin, err := os.Open(filepath.Join(binDir, "logreg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "logreg", Uploader: l.bank.Name})
-	bin.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := RunOptions{
-		Sandbox: sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 2 * time.Minute}},
-		TempDir: l.dir, Now: func() time.Time { return synthetic.DefaultAsOf },
-	}
+	plugin, labels := l.upload(t, "logreg")
+	opts := l.runOptions(nil)
 	run := func(expires time.Duration) (*RunReport, []byte, []byte) {
-		m := l.manifest(t, pinfo.Digest, linfo.Digest)
+		m := l.manifest(t, plugin, labels)
 		m.Outputs.Scores = nil // weights and metrics only
 		m.Expires = time.Now().Add(expires).UTC().Format(time.RFC3339)
 		if err := m.Validate(); err != nil {
@@ -554,30 +505,13 @@ func TestHESmugglerRefused(t *testing.T) {
 	}
 	ctx := context.Background()
 	l := newLab(t, 1500)
-	bin, err := os.Open(filepath.Join(binDir, "smuggler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: "smuggler", Uploader: l.bank.Name})
-	bin.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := submitAndApprove(t, l, l.heManifest(t, pinfo.Digest, linfo.Digest))
+	plugin, labels := l.upload(t, "smuggler")
+	id := submitAndApprove(t, l, l.heManifest(t, plugin, labels))
 	params, err := he.NewParameters(testInsecureLogN11)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := l.e.RunJob(ctx, id, RunOptions{
-		Sandbox:  sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test", Limits: sandbox.Limits{WallClock: 2 * time.Minute}},
-		TempDir:  l.dir,
-		Now:      func() time.Time { return synthetic.DefaultAsOf },
-		HEParams: &params,
-	})
+	rep, err := l.e.RunJob(ctx, id, l.runOptions(&params))
 	if err != nil {
 		t.Fatal(err)
 	}

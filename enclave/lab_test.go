@@ -16,6 +16,7 @@ import (
 	"insitu/enclave/consent"
 	"insitu/enclave/datadir"
 	"insitu/enclave/dataset"
+	"insitu/enclave/he"
 	"insitu/enclave/job/manifest"
 	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
@@ -196,4 +197,37 @@ func (l *lab) manifest(t *testing.T, plugin pluginstore.Digest, labels string) *
 		t.Fatal(err)
 	}
 	return m
+}
+
+// upload stores the reference plugin built as name (needs binDir) and the bank's sealed labels,
+// and returns the plugin's digest and the labels' digest.
+func (l *lab) upload(t *testing.T, name string) (pluginstore.Digest, string) {
+	t.Helper()
+	ctx := context.Background()
+	bin, err := os.Open(filepath.Join(binDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bin.Close()
+	pinfo, _, err := l.e.UploadPlugin(ctx, bin, pluginstore.Meta{Name: name, Uploader: l.bank.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linfo, err := l.e.UploadLabels(ctx, l.bank.Name, "labels.csv", l.sealedLabels(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pinfo.Digest, linfo.Digest
+}
+
+// runOptions run the lab's jobs in the sandbox (development mode, a test uid and cgroup) at the
+// synthetic data's date, HE jobs on params (the production set when nil).
+func (l *lab) runOptions(params *he.Parameters) RunOptions {
+	return RunOptions{
+		Sandbox: sandbox.Spec{Mode: sandbox.AllowWeaker, UID: 65529, GID: 65529, CgroupName: "insitu-enclave-test",
+			Limits: sandbox.Limits{WallClock: 3 * time.Minute}},
+		TempDir:  l.dir,
+		Now:      func() time.Time { return synthetic.DefaultAsOf },
+		HEParams: params,
+	}
 }
