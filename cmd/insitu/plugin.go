@@ -10,8 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"insitu/enclave/pluginstore"
+	gbdtplugin "insitu/plugins/gbdt/model"
 	helrplugin "insitu/plugins/helr/model"
+	logaggplugin "insitu/plugins/logagg/model"
 	logregplugin "insitu/plugins/logreg/model"
+	scorecardplugin "insitu/plugins/scorecard/model"
 )
 
 func newPluginCmd() *cobra.Command {
@@ -162,8 +165,17 @@ func newPluginServeBuiltinCmd() *cobra.Command {
 			case "helr":
 				helrplugin.Serve()
 				return nil
+			case "logagg":
+				logaggplugin.Serve()
+				return nil
+			case "scorecard":
+				scorecardplugin.Serve()
+				return nil
+			case "gbdt":
+				gbdtplugin.Serve()
+				return nil
 			default:
-				return usageErrorf("no built-in plugin %q (built in: logreg, helr)", args[0])
+				return usageErrorf("no built-in plugin %q (built in: logreg, helr, logagg, scorecard, gbdt)", args[0])
 			}
 		},
 	}
