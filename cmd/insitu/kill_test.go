@@ -63,12 +63,13 @@ func TestKillServeDuringRun(t *testing.T) {
 	srv.Wait()
 
 	srv2, logs2 := startServe(t, tmp, flags, "--no-worker")
-	if !strings.Contains(logs2.String(), "marked failed") || !strings.Contains(logs2.String(), id) {
-		t.Errorf("the restarted daemon did not say it failed the running job; log:\n%s", logs2.String())
-	}
 	srv2.Process.Signal(syscall.SIGTERM)
 	if err := srv2.Wait(); err != nil {
 		t.Fatalf("serve after SIGTERM: %v; log:\n%s", err, logs2.String())
+	}
+	// Wait has copied the whole log.
+	if !strings.Contains(logs2.String(), "marked failed") || !strings.Contains(logs2.String(), id) {
+		t.Errorf("the restarted daemon did not say it failed the running job; log:\n%s", logs2.String())
 	}
 	r := mustRun(t, tmp, nil, append([]string{"job", "show", id}, flags...)...)
 	if !strings.Contains(r.stdout, "failed") || !strings.Contains(r.stdout, job.ReasonRestarted) {
