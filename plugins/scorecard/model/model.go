@@ -44,9 +44,9 @@ const Version = "1.0.0"
 type Hyperparameters struct {
 	// Method is the binning method: monotone_woe (default) or chimerge.
 	Method binning.Method `json:"method"`
-	// MaxBins bounds the coarse bins of a feature (default 6).
+	// MaxBins bounds the coarse bins of a feature (default 10).
 	MaxBins int `json:"max_bins"`
-	// FineBins is the number of fine bins per feature (default 32).
+	// FineBins is the number of fine bins per feature (default 64).
 	FineBins int `json:"fine_bins"`
 	// MinIV drops features whose information value is below it (default 0.02).
 	MinIV float64 `json:"min_iv"`
@@ -64,7 +64,7 @@ type Hyperparameters struct {
 
 // DefaultHyperparameters returns the defaults.
 func DefaultHyperparameters() Hyperparameters {
-	return Hyperparameters{Method: binning.MonotoneWoE, MaxBins: 6, FineBins: 32, MinIV: 0.02, MaxFeatures: 12, Lambda: 1, Steps: 8,
+	return Hyperparameters{Method: binning.MonotoneWoE, MaxBins: 10, FineBins: 64, MinIV: 0.02, MaxFeatures: 12, Lambda: 1, Steps: 8,
 		EdgeShare: 0.1, HistShare: 0.4}
 }
 
