@@ -415,3 +415,25 @@ func (r *Registry) SetSetting(ctx context.Context, actor, key string, value int)
 		return err
 	})
 }
+
+// State returns model id's owner and revocation (nil when in force) without reading its document:
+// the check online scoring makes on every request.
+func (r *Registry) State(ctx context.Context, id string) (bank string, rev *Revocation, err error) {
+	err = r.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		var actor, reason sql.NullString
+		var at sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT m.bank, v.actor, v.reason, v.revoked_at FROM registry_models m
+			LEFT JOIN registry_revocations v ON v.model_id = m.id WHERE m.id = ?`, id).Scan(&bank, &actor, &reason, &at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("registry: model %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if at.Valid {
+			rev = &Revocation{Actor: actor.String, Reason: reason.String, At: time.Unix(0, at.Int64).UTC()}
+		}
+		return nil
+	})
+	return bank, rev, err
+}
