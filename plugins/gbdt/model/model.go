@@ -4,8 +4,10 @@
 // thresholded and noised under the job's privacy budget.
 //
 // Call New for the sdk.Model, or Serve to serve it as a plugin process. The job's hyperparameters
-// decode into Hyperparameters; the defaults are tuned for noisy sums (few bins, few shallow trees,
-// large shrinkage): 32 bins, 50 trees of depth 3, η 0.3.
+// decode into Hyperparameters; the defaults are tuned for noisy sums, where every answer costs budget
+// and adds noise to every cell: 8 bins, 10 trees of depth 2, η 0.5, λ 10, min child weight 50
+// (Taiwan at ε = 8 through plugins/internal/aggfake: test AUC 0.768, against 0.670 with 50 trees of
+// depth 3 over 32 bins).
 //
 // The privacy budget: a share (EdgeShare) of what the job may spend goes to one histogram over a
 // fixed grid, from which the plugin picks fine edges of about equal frequency (plugins/internal
@@ -30,19 +32,19 @@ const Version = "1.0.0"
 
 // Hyperparameters are the job's settings, a JSON object such as {"trees": 50, "depth": 3}.
 type Hyperparameters struct {
-	// Trees is the number of boosting rounds (default 50).
+	// Trees is the number of boosting rounds (default 10).
 	Trees int `json:"trees"`
-	// Depth bounds every tree's depth (default 3).
+	// Depth bounds every tree's depth (default 2).
 	Depth int `json:"depth"`
 	// MaxLeaves bounds every tree's leaves; 0 leaves only Depth (default 0).
 	MaxLeaves int `json:"max_leaves"`
-	// Bins is the number of fine bins per feature (default 32, at most 256).
+	// Bins is the number of fine bins per feature (default 8, at most 256).
 	Bins int `json:"bins"`
-	// LearningRate is the shrinkage η (default 0.3).
+	// LearningRate is the shrinkage η (default 0.5).
 	LearningRate float64 `json:"learning_rate"`
-	// Lambda is the L2 penalty on leaf values (default 1).
+	// Lambda is the L2 penalty on leaf values (default 10).
 	Lambda float64 `json:"lambda"`
-	// MinChildWeight is the smallest noisy Hessian sum of a child (default 5).
+	// MinChildWeight is the smallest noisy Hessian sum of a child (default 50).
 	MinChildWeight float64 `json:"min_child_weight"`
 	// Gamma is the smallest gain of a split (default 0).
 	Gamma float64 `json:"gamma"`
@@ -52,7 +54,7 @@ type Hyperparameters struct {
 
 // DefaultHyperparameters returns the defaults.
 func DefaultHyperparameters() Hyperparameters {
-	return Hyperparameters{Trees: 50, Depth: 3, Bins: 32, LearningRate: 0.3, Lambda: 1, MinChildWeight: 5, EdgeShare: 0.05}
+	return Hyperparameters{Trees: 10, Depth: 2, Bins: 8, LearningRate: 0.5, Lambda: 10, MinChildWeight: 50, EdgeShare: 0.05}
 }
 
 func (h Hyperparameters) check() error {

@@ -144,7 +144,7 @@ func BenchmarkPublic(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, eps := range []float64{1, 2, 4, 8, 0} {
-			b.Run(set.name+"/eps="+epsName(eps)+"/bins=32/trees=50/depth=3", func(b *testing.B) {
+			b.Run(set.name+"/eps="+epsName(eps)+"/bins=8/trees=10/depth=2", func(b *testing.B) {
 				for range b.N {
 					fake := aggfake.New(d.Names, d.Train, d.TrainY, eps+8*boolf(eps == 0), 1e-6, 11)
 					fake.NoNoise = eps == 0
