@@ -176,7 +176,6 @@ func (f *fixture) expected(t testing.TB, i int) float64 {
 	return f.model.Probability(x.RawRowView(0))
 }
 
-
 // filepath0 regenerates the fixture's synthetic source files (same seed) for a second ingest.
 func filepath0(t testing.TB, f *fixture) string {
 	t.Helper()

@@ -50,18 +50,18 @@ const (
 
 // Refusal codes of whole requests (Error.Code) and of single subjects (Result.Refused).
 const (
-	CodeNotFound       = "not_found"          // no such model, or another bank's
-	CodeRevoked        = "revoked"            // the model was revoked
-	CodeRateLimited    = "rate_limited"       // past the bank's rate limit
-	CodeTooFewFeatures = "too_few_features"   // the model reads fewer inputs than the steward's minimum
-	CodeNotServable    = "not_servable"       // the model's family cannot be served
-	CodeInvalid        = "invalid"            // the request breaks a rule
+	CodeNotFound       = "not_found"           // no such model, or another bank's
+	CodeRevoked        = "revoked"             // the model was revoked
+	CodeRateLimited    = "rate_limited"        // past the bank's rate limit
+	CodeTooFewFeatures = "too_few_features"    // the model reads fewer inputs than the steward's minimum
+	CodeNotServable    = "not_servable"        // the model's family cannot be served
+	CodeInvalid        = "invalid"             // the request breaks a rule
 	CodeDataset        = "dataset_unavailable" // the current dataset version lacks the model's inputs
-	CodeNotVerifiable  = "not_verifiable"     // the field is not a data-verification item's
-	CodeNotAuthorized  = "not_authorized"     // no valid authorization for this bank, purpose and items
-	CodeUnknownSubject = "unknown_subject"    // authorized, but the current version does not hold the subject
-	CodeMissing        = "missing_features"   // the subject's features cannot be computed (a missing value)
-	CodeTooFewSubjects = "too_few_subjects"   // a stability population below the minimum
+	CodeNotVerifiable  = "not_verifiable"      // the field is not a data-verification item's
+	CodeNotAuthorized  = "not_authorized"      // no valid authorization for this bank, purpose and items
+	CodeUnknownSubject = "unknown_subject"     // authorized, but the current version does not hold the subject
+	CodeMissing        = "missing_features"    // the subject's features cannot be computed (a missing value)
+	CodeTooFewSubjects = "too_few_subjects"    // a stability population below the minimum
 )
 
 // Sentinel errors; every *Error wraps ErrRefused and, for its code, ErrNotFound, ErrRevoked or
