@@ -230,7 +230,8 @@ type GLMAnswer struct {
 // each node that holds it. When no two nodes' paths can hold the same row (the nodes of one tree
 // level), one row changes the G cells and the node total by at most √(F+1) (L2) for F features, the
 // H cells by a quarter of that, and the counts by √(F+1); when paths overlap, the enclave multiplies
-// by the most nodes a row can fall in. Rho is split 1:2:2 between the counts, G and H.
+// by an upper bound on the nodes a row can fall in (one more than the most other nodes any node's
+// path is compatible with): ask for one level at a time. Rho is split 1:2:2 between the counts, G and H.
 type TreeQuery struct {
 	// Model is the ensemble so far as modeling/gbdt marshals a *gbdt.Model to JSON; its feature
 	// names must be Features. Empty means the margin 0 for every row.
