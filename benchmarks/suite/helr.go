@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"insitu/connectors"
+	"insitu/connectors/synthetic"
 	"insitu/enclave"
 	"insitu/enclave/cohort"
 	"insitu/enclave/consent"
@@ -33,9 +34,9 @@ import (
 	"insitu/plugins/sdk"
 )
 
-// errNoSandbox marks a job path that cannot run on this machine; in HEPath "auto" the case then
-// runs in-process.
-var errNoSandbox = errors.New("the strict sandbox is not available")
+// errNoJobPath marks a job path that cannot run on this machine or these data; in HEPath "auto" the
+// case then runs in-process.
+var errNoJobPath = errors.New("no enclave job path")
 
 func heCase(env *Env, data string) Case {
 	return Case{ID: "he-lr/" + data + "/he", Data: data, Kind: KindModel, Method: "plugins/helr on CKKS (Nesterov, degree-7 sigmoid)",
@@ -43,7 +44,7 @@ func heCase(env *Env, data string) Case {
 			mode := env.Config.HEPath
 			if mode == "auto" || mode == "job" {
 				err := jobHE(ctx, env, data, row)
-				if err == nil || mode == "job" || !errors.Is(err, errNoSandbox) {
+				if err == nil || mode == "job" || !errors.Is(err, errNoJobPath) {
 					return err
 				}
 				env.Log("the enclave's job path cannot run here (%v): training in-process instead", err)
@@ -150,9 +151,9 @@ func (h *iterationLog) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool {
 		switch a.Key {
 		case "iteration":
-			it = a.Value.Int64()
+			it = attrInt(a.Value)
 		case "of":
-			of = a.Value.Int64()
+			of = attrInt(a.Value)
 		}
 		return true
 	})
@@ -164,42 +165,59 @@ func (h *iterationLog) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// attrInt reads a log attribute as an integer, whichever number kind the log line carried.
+func attrInt(v slog.Value) int64 {
+	switch v.Kind() {
+	case slog.KindInt64:
+		return v.Int64()
+	case slog.KindUint64:
+		return int64(v.Uint64())
+	case slog.KindFloat64:
+		return int64(v.Float64())
+	}
+	return 0
+}
+
 // jobHE runs the HE training as a bank's job through the enclave: ingest the data set into a new
 // data directory, seal and upload the training rows' labels, upload the plugin, sign, submit and
 // approve the manifest, run it in the strict sandbox, release through the output gate and open the
 // bank's sealed result. The released weights are evaluated on the test rows (id % 5 == 0), which the
 // bank never labelled for the enclave.
 func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		return fmt.Errorf("%w: it needs root on Linux (namespaces, cgroups, a dedicated uid)", errNoSandbox)
-	}
-	bin, args, err := pluginBinary(env.Config, "helr")
-	if err != nil {
-		return fmt.Errorf("%w: %v", errNoSandbox, err)
-	}
-	t, err := env.Table(data)
-	if err != nil {
-		return err
-	}
 	var set DataSet
 	for _, s := range env.Sets {
 		if s.Name == data {
 			set = s
 		}
 	}
+	if set.SynthDir == "" {
+		return fmt.Errorf("%w: job manifests request catalog fields only (enclave/job/manifest), and the public data's "+
+			"columns are custom fields that no manifest can name", errNoJobPath)
+	}
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		return fmt.Errorf("%w: it needs root on Linux (namespaces, cgroups, a dedicated uid)", errNoJobPath)
+	}
+	bin, args, err := pluginBinary(env.Config, "helr")
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNoJobPath, err)
+	}
+	t, err := env.Table(data)
+	if err != nil {
+		return err
+	}
 	dir, err := env.TempDir("he-job-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	e, m, err := benchEnclave(ctx, dir, set, t)
+	e, m, err := syntheticEnclave(ctx, dir, set)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	env.Log("ingested %s into an enclave: %d subjects", m.Name, m.Subjects)
+	env.Log("ingested %s into an enclave: %d subjects, the bank's authorizations imported", m.Name, m.Subjects)
 
-	bank, err := keys.NewIdentity(keys.RoleBank, "bench-bank")
+	bank, err := keys.NewIdentity(keys.RoleBank, synthetic.DefaultBank)
 	if err != nil {
 		return err
 	}
@@ -215,12 +233,18 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 	if err := e.Jobs.SetSetting(ctx, "bench", job.SettingQuorum, 1); err != nil {
 		return err
 	}
-	// The bank labels its training rows only.
-	trI, teI := t.Split()
+	// The bank labels its training rows only: line i of its label file is borrower i, a test row when
+	// i % 5 == 0.
+	_, teI := t.Split()
+	all, err := os.ReadFile(filepath.Join(set.SynthDir, "labels.csv"))
+	if err != nil {
+		return err
+	}
 	var lb bytes.Buffer
-	lb.WriteString("id,label\n")
-	for _, i := range trI {
-		fmt.Fprintf(&lb, "%d,%g\n", t.IDs[i], t.Y[i])
+	for i, line := range bytes.SplitAfter(all, []byte("\n")) {
+		if i%5 != 0 || i == 0 {
+			lb.Write(line)
+		}
 	}
 	sealed, _, err := cohort.SealLabels(e.Identity.Public(), lb.Bytes(), "labels.csv")
 	if err != nil {
@@ -240,7 +264,7 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 		return err
 	}
 	hc := heConfig(env.Config)
-	mf := heManifest(m, t, bank.Name, pinfo.Digest, li.Digest, hc)
+	mf := heManifest(m, t, synthKey, bank.Name, pinfo.Digest, li.Digest, hc)
 	if err := mf.Validate(); err != nil {
 		return err
 	}
@@ -259,12 +283,18 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 	if _, err := e.Jobs.Approve(ctx, j.ID, steward.Name, sig); err != nil {
 		return err
 	}
+	runDir, err := runTempDir()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(runDir)
 	opts := enclave.RunOptions{
 		Sandbox:  sandbox.Spec{Limits: sandbox.Limits{WallClock: 30 * time.Minute, CPUTime: 60 * time.Minute, Memory: 12 << 30}},
-		TempDir:  dir,
+		TempDir:  runDir,
 		Args:     args,
 		Logger:   slog.New(&iterationLog{log: env.Log, start: time.Now()}),
 		Progress: func(_, what string) { env.Log("%s", what) },
+		Now:      func() time.Time { return synthetic.DefaultAsOf },
 	}
 	if env.Config.HEParams != nil {
 		p, err := heParams(env.Config)
@@ -282,7 +312,7 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 		return err
 	}
 	if rep.Run != nil && rep.Run.RefusedLayer != 0 {
-		return fmt.Errorf("%w: this machine lacks the layer %s (%s)", errNoSandbox, rep.Run.RefusedLayer, rep.Run.Detail)
+		return fmt.Errorf("%w: this machine lacks the layer %s (%s)", errNoJobPath, rep.Run.RefusedLayer, rep.Run.Detail)
 	}
 	if rep.Job.State == job.Failed {
 		return fmt.Errorf("the job failed: %s", rep.Job.Reason)
@@ -303,7 +333,7 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 	teCols, yte := t.Rows(teI)
 	keysOf := make([]string, len(t.Names))
 	for j, n := range t.Names {
-		keysOf[j] = "custom." + csvName(n)
+		keysOf[j] = synthKey(n)
 	}
 	xte, outNames, err := c.Fitted.Transform(featureCols(keysOf, teCols))
 	if err != nil {
@@ -326,8 +356,8 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 		return err
 	}
 	row.Train, row.Test, row.Features = ip(c.Train), ip(len(yte)), ip(len(c.Features))
-	row.Note("train", "caveat: the enclave holds 1 in 5 labelled subjects out for its own evaluation (by SHA-256 of the id), "+
-		"so the plugin trains on about 64 % of the rows where the plaintext rows use 80 %")
+	row.Note("train", "caveat: the enclave holds 1 in 5 labelled subjects out for its own evaluation (by SHA-256 of the id) "+
+		"and keeps only authorizing subjects, so the plugin trains on fewer rows (about 64 %) than the plaintext rows (80 %)")
 	row.Refreshes = ip(rep.Run.HE.Refreshes)
 	row.Decrypted = ip(b.Gate.Parameters)
 	row.FitS = fp(rep.Run.Wall.Seconds())
@@ -358,9 +388,19 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 	return nil
 }
 
-// benchEnclave creates an enclave data directory under dir and ingests the flat table of set into it
-// as a dataset of class public (synthetic for generated data), keyed by the opaque id.
-func benchEnclave(ctx context.Context, dir string, set DataSet, t *Table) (*enclave.Enclave, *dataset.Manifest, error) {
+// runTempDir is a short folder for the runner's per-run folders (a unix socket path is at most 107
+// bytes), searchable by the plugin's uid.
+func runTempDir() (string, error) {
+	d, err := os.MkdirTemp("", "ib-")
+	if err != nil {
+		return "", err
+	}
+	return d, os.Chmod(d, 0o711)
+}
+
+// syntheticEnclave creates an enclave data directory under dir, ingests the synthetic providers'
+// files of set into it and imports the enterprises' authorizations of the bank.
+func syntheticEnclave(ctx context.Context, dir string, set DataSet) (*enclave.Enclave, *dataset.Manifest, error) {
 	keyFile := filepath.Join(dir, "master.key")
 	init, err := datadir.Init(filepath.Join(dir, "enclave"), keyFile)
 	if err != nil {
@@ -374,22 +414,39 @@ func benchEnclave(ctx context.Context, dir string, set DataSet, t *Table) (*encl
 	if err != nil {
 		return nil, nil, err
 	}
-	spec, err := writeFlatSpec(dir, set, t, false)
-	if err != nil {
-		e.Close()
-		return nil, nil, err
-	}
-	s, maps, err := connectors.LoadDatasetSpec(spec)
-	if err != nil {
-		e.Close()
-		return nil, nil, err
-	}
-	m, _, err := e.Ingest(ctx, "bench", s, maps, dataset.IngestOptions{})
+	m, err := func() (*dataset.Manifest, error) {
+		s, maps, err := connectors.LoadDatasetSpec(filepath.Join(set.SynthDir, "dataset.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		m, _, err := e.Ingest(ctx, "bench", s, maps, dataset.IngestOptions{})
+		if err != nil {
+			return nil, err
+		}
+		af, err := os.Open(filepath.Join(set.SynthDir, "authorizations.csv"))
+		if err != nil {
+			return nil, err
+		}
+		defer af.Close()
+		_, err = e.Consent.Import(ctx, "bench", "authorizations.csv", af)
+		return m, err
+	}()
 	if err != nil {
 		e.Close()
 		return nil, nil, err
 	}
 	return e, m, nil
+}
+
+// synthKey returns the catalog key of a synthetic flat table's column (its CSV header spells the
+// key with '_' for '.').
+func synthKey(name string) string {
+	for _, k := range syntheticFields {
+		if csvName(k) == name || k == name {
+			return k
+		}
+	}
+	return name
 }
 
 // writeFlatSpec writes a dataset spec and mapping for a flat table: subject "id" (opaque), each
@@ -423,11 +480,11 @@ func writeFlatSpec(dir string, set DataSet, t *Table, withLabel bool) (string, e
 
 // heManifest is the bank's HE job: every feature imputed (where missing), standardised and clipped
 // to [−4, 4]; weights, scores and the enclave's AUC and KS as outputs.
-func heManifest(m *dataset.Manifest, t *Table, bank string, plugin pluginstore.Digest, labels string, hc helr.Config) *manifest.Manifest {
+func heManifest(m *dataset.Manifest, t *Table, key func(string) string, bank string, plugin pluginstore.Digest, labels string, hc helr.Config) *manifest.Manifest {
 	spec := heTransform(t.Names, t.HasMissing)
 	var fields []manifest.Field
 	for _, c := range spec.Columns {
-		fields = append(fields, manifest.Field{Key: "custom." + csvName(c.Column), Steps: c.Steps})
+		fields = append(fields, manifest.Field{Key: key(c.Column), Steps: c.Steps})
 	}
 	return &manifest.Manifest{
 		Format: manifest.FormatV1, Bank: bank, Purpose: consent.PurposeModelDevelopment,

@@ -144,6 +144,9 @@ func heConfig(cfg *Config) helr.Config {
 	if cfg.HEIterations > 0 {
 		c.Iterations = cfg.HEIterations
 	}
+	if cfg.HEL2 > 0 {
+		c.L2 = cfg.HEL2
+	}
 	return c
 }
 

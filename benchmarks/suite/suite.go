@@ -53,6 +53,9 @@ type Config struct {
 	HEParams *he.Literal `json:"he_params,omitempty"`
 	// HEIterations overrides the HE training's iterations (plugins/helr's default, 10, when 0).
 	HEIterations int `json:"he_iterations,omitempty"`
+	// HEL2 overrides the HE training's L2 penalty l2 (plugins/helr's default, 0.001, when 0); the
+	// plaintext row of the same objective follows it.
+	HEL2 float64 `json:"he_l2,omitempty"`
 	// PSISizes are the (bank, platform) identifier counts of the PSI workload; 10⁵ × 10⁶ (Quick:
 	// 10³ × 10⁴) when empty.
 	PSISizes [][2]int `json:"psi_sizes,omitempty"`

@@ -351,12 +351,17 @@ func runSandbox(ctx context.Context, env *Env, set DataSet, row *Row) error {
 	if err != nil {
 		return err
 	}
+	runDir, err := runTempDir()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(runDir)
 	var starts, walls []float64
 	var streamed int64
 	var pluginCPU, pluginPeak float64
 	for i := range env.Config.SandboxRuns {
 		res, err := runner.Run(ctx, runner.RunSpec{
-			Plugins: d, Digest: info.Digest, Mode: sdk.ModePlaintextPublic, Args: args, TempDir: dir,
+			Plugins: d, Digest: info.Digest, Mode: sdk.ModePlaintextPublic, Args: args, TempDir: runDir,
 			Input:           &runner.PlainInput{Datasets: store, Dataset: m.Name, LabelColumn: "custom.label"},
 			Hyperparameters: sdk.MustHyperparameters(map[string]any{"lambda": 1}),
 			Sandbox:         sandbox.Spec{Limits: sandbox.Limits{WallClock: 10 * time.Minute, Memory: 4 << 30}},
