@@ -128,6 +128,14 @@ var routes = []Route{
 
 	{Method: "POST", Pattern: "/v1/psi", Roles: []string{RoleBank}, MaxBody: LimitPSI, Summary: "one message of private set intersection (body and answer: package psi's binary messages)", handle: (*Server).psiHandle},
 
+	{Method: "GET", Pattern: "/v1/passkeys/requests/{code}", Roles: overseers, Summary: "a passkey registered in the console, waiting for its party's signed enrolment", handle: (*Server).passkeyRequest},
+	{Method: "POST", Pattern: "/v1/passkeys", Roles: overseers, MaxBody: LimitJSON, Summary: "enrol a passkey: the statement signed with the party's key", handle: (*Server).enrollPasskey},
+
+	// The steward console authenticates with passkeys and sessions of its own (package console):
+	// these routes need no request signature; its pages check the session's role.
+	{Method: "GET", Pattern: "/console/", Summary: "the steward console's pages (passkey sign-in, sessions)", handle: (*Server).consoleHandle},
+	{Method: "POST", Pattern: "/console/", MaxBody: LimitJSON, Summary: "the steward console's forms (CSRF token, session, passkey assertions)", handle: (*Server).consoleHandle},
+
 	{Method: "GET", Pattern: "/v1/datasets", Roles: jobViewers, Owner: OwnDatasets, Summary: "list dataset versions", handle: (*Server).listDatasets},
 	{Method: "GET", Pattern: "/v1/datasets/{name}/{version}", Roles: stewards, Summary: "a dataset version's manifest and quality report", handle: (*Server).showDataset},
 }

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"insitu/connectors/ident"
+	"insitu/enclave/api"
 	"insitu/enclave/consent"
 	"insitu/enclave/job"
+	"insitu/enclave/job/passkey"
+	"insitu/enclave/job/passkey/passkeytest"
 	"insitu/enclave/keys"
 	"insitu/enclave/psi"
 )
@@ -193,9 +196,45 @@ var cases = map[string]routeCase{
 		b, _ := (&psi.Message{Type: psi.TypeOpen, Open: &psi.Open{Dataset: f.ds.Name, Purpose: string(consent.PurposeModelDevelopment)}}).MarshalBinary()
 		return "/v1/psi", b
 	}, all5(ok, ok, no, no, no)},
+	"GET /v1/passkeys/requests/{code}": {func(t *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
+		code, _ := passkeyRequest(t, f, asSteward)
+		return "/v1/passkeys/requests/" + code, nil
+	}, all5(no, no, ok, no, nf)},
+	"POST /v1/passkeys": {func(t *testing.T, f *fixture, _ *roleState, who string) (string, []byte) {
+		owner := asSteward
+		if who == asAdmin {
+			owner = asAdmin
+		}
+		code, data := passkeyRequest(t, f, owner)
+		sig, err := f.ids[owner].Sign(data, passkey.EnrolContext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(api.EnrollPasskey{Code: code, Statement: data, Signature: sig})
+		return "/v1/passkeys", b
+	}, all5(no, no, made, no, made)},
+	// The console's pages need no request signature: without a session they lead to the sign-in page.
+	"GET /console/":  {fixed("/console/"), map[string]int{asBank: ok, asOtherBank: ok, asSteward: ok, asResearcher: ok, asAdmin: ok, asUnreg: ok, asBadSig: ok, asReplayed: ok}},
+	"POST /console/": {fixed("/console/signout"), map[string]int{asBank: ok, asOtherBank: ok, asSteward: ok, asResearcher: ok, asAdmin: ok, asUnreg: ok, asBadSig: ok, asReplayed: ok}},
 	"GET /v1/datasets/{name}/{version}": {func(_ *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
 		return fmt.Sprintf("/v1/datasets/%s/%d", f.ds.Name, f.ds.Version), nil
 	}, all5(no, no, ok, no, no)},
+}
+
+// passkeyRequest files a passkey request for the party labelled who, as the console does after the
+// browser registered a credential, and returns its code and the statement to sign.
+func passkeyRequest(t *testing.T, f *fixture, who string) (string, []byte) {
+	t.Helper()
+	a := passkeytest.New("localhost", "http://localhost:8443")
+	code, err := f.e.Jobs.RequestPasskey(context.Background(), a.Statement(f.ids[who].Public()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, data, err := f.e.Jobs.PasskeyRequest(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, data
 }
 
 // TestRouteRoleTable calls every route the router registered as every kind of caller and checks the

@@ -21,6 +21,7 @@ import (
 
 	"insitu/enclave"
 	"insitu/enclave/audit"
+	"insitu/enclave/console"
 	"insitu/enclave/job"
 	"insitu/enclave/psi"
 )
@@ -68,6 +69,7 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []Route
 	psi     *psi.Server // the PSI session store
+	console *console.Console
 
 	done      chan struct{} // closed when the server shuts down
 	closeOnce sync.Once
@@ -116,6 +118,7 @@ func New(e *enclave.Enclave, o Options) *Server {
 	s.reg.MustRegister(s.reqs, s.lat, s.authErr, s.flight, &jobsCollector{s: s},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.psi = psi.NewServer(psi.DatasetSource{Datasets: e.Datasets, Consent: e.Consent}, psi.Options{Now: o.Now})
+	s.console = console.New(e, console.Options{Now: o.Now, Logger: log, Results: o.Results})
 	s.mux = http.NewServeMux()
 	for _, rt := range routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
@@ -129,6 +132,10 @@ func New(e *enclave.Enclave, o Options) *Server {
 
 // Handler returns the API's handler.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// Console returns the steward console the server mounts under /console; its Progress method is
+// the job worker's progress callback.
+func (s *Server) Console() *console.Console { return s.console }
 
 // Registered returns the routes the server registered, in order.
 func (s *Server) Registered() []Route { return append([]Route(nil), s.routes...) }

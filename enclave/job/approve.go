@@ -348,6 +348,9 @@ CREATE TABLE settings (
 }, {
 	Scope: "job", Version: 2, Name: "passkeys, passkey requests, passkey evidence of decisions",
 	SQL: passkeyMigration,
+}, {
+	Scope: "job", Version: 3, Name: "held-out ROC curves of released jobs",
+	SQL: curveMigration,
 }}
 
 // hashString shows a decision message's leading 32 bytes (the manifest hash) in errors.
