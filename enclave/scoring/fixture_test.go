@@ -39,6 +39,7 @@ type fixture struct {
 	model      *registry.Model
 	subjects   []string // every subject of the dataset, in scan order
 	authorized int
+	grants     int
 	table      *cohort.Table
 	svc        *scoring.Service
 }
@@ -154,11 +155,12 @@ func (f *fixture) authorize(t testing.TB, n int, bank string, p consent.Purpose,
 	for i, s := range f.subjects[:n] {
 		g := consent.Grant{IDType: ident.KindUSCC, Identifier: s, Grantee: bank, Purpose: p, PurposeDetail: "online scoring test",
 			Items: items, ValidFrom: "2020-01-01", ValidUntil: "2099-12-31",
-			Evidence: fmt.Sprintf("form-%d.pdf#sha256=%064x", i, i+1)}
+			Evidence: fmt.Sprintf("form-%d.pdf#sha256=%064x", i, f.grants+i+1)}
 		if _, err := f.e.Consent.Grant(ctx, "steward-1", g); err != nil {
 			t.Fatal(err)
 		}
 	}
+	f.grants += n
 	if n > f.authorized && bank == bankT {
 		f.authorized = n
 	}
