@@ -227,7 +227,7 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	if res.HE != nil && res.HE.Keys != nil {
 		defer res.HE.Keys.Close()
 	}
-	req.OnCommit = e.registerModel(c, m)
+	req.OnCommit = e.recordCurve(c, e.registerModel(c, m))
 	rec, err := e.Gate.Release(context.WithoutCancel(ctx), req)
 	var refusal *gate.RefusalError
 	switch {
