@@ -59,9 +59,12 @@ type Result struct {
 	Lost        map[consent.Reason]int
 	Features    int
 	Train, Test int
-	Job         string
-	Iterations  int
-	Refreshes   int
+	// Borrowers are the bank's labelled borrowers; Aligned those the PSI found on the platform
+	// with an authorization for the bank, whose labels the bank sealed.
+	Borrowers, Aligned int
+	Job                string
+	Iterations         int
+	Refreshes          int
 	// Bundle is the bank's opened result; Plain the plaintext fit's held-out figures on the same
 	// cohort.
 	Bundle *gate.Bundle
@@ -192,14 +195,14 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	done()
 
 	// 6. The bank's job.
-	done = step("the bank uploads its plugin and sealed labels, and signs and submits an HE job")
+	done = step("the bank aligns its borrowers (PSI), uploads its plugin and sealed labels, and signs and submits an HE job")
 	p, err := newParties(ctx, e, sum.Bank)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "      identities (ML-DSA-65 + X-Wing) registered: bank %s; stewards %s and %s, 2 of 2 must approve\n",
 		p.bank.Name, p.stewards[0].Name, p.stewards[1].Name)
-	j, err := bankSubmits(ctx, e, p, m, synthDir, dir, cfg, w)
+	j, err := bankSubmits(ctx, e, p, m, synthDir, dir, cfg, res, w)
 	if err != nil {
 		return nil, err
 	}

@@ -107,8 +107,13 @@ func TestRun(t *testing.T) {
 	for _, n := range res.Lost {
 		lost += n
 	}
-	if res.Labelled != labels.Len() || res.Unmatched != 0 || res.Cohort+lost != labels.Len() || res.Cohort < labels.Len()/5 || res.Cohort == labels.Len() {
-		t.Errorf("cohort %d + lost %d (%v), unmatched %d; labels.csv has %d subjects", res.Cohort, lost, res.Lost, res.Unmatched, labels.Len())
+	// The bank sealed the labels of the borrowers the PSI found: those with some authorization for
+	// it and the purpose; the cohort keeps those whose authorizations cover every requested item.
+	if res.Borrowers != labels.Len() || res.Aligned >= res.Borrowers || res.Aligned < res.Borrowers/3 || res.Labelled != res.Aligned {
+		t.Errorf("%d borrowers, %d aligned by PSI, %d labels sealed", res.Borrowers, res.Aligned, res.Labelled)
+	}
+	if res.Unmatched != 0 || res.Cohort+lost != res.Labelled || res.Cohort < res.Labelled/2 {
+		t.Errorf("cohort %d + lost %d (%v), unmatched %d; %d labels sealed", res.Cohort, lost, res.Lost, res.Unmatched, res.Labelled)
 	}
 	if !res.AuditOK {
 		t.Error("audit log not verified")
@@ -136,7 +141,8 @@ func TestRun(t *testing.T) {
 		"[3/10] ingest into an encrypted dataset",
 		"[4/10] enterprises' authorizations",
 		"[5/10] verify the dataset and the audit log",
-		"[6/10] the bank uploads its plugin and sealed labels",
+		"[6/10] the bank aligns its borrowers (PSI), uploads its plugin and sealed labels",
+		"PSI (ECDH over ristretto255)",
 		"[7/10] the stewards review the request and approve it",
 		"[8/10] the enclave runs the plugin in the sandbox on CKKS-encrypted data",
 		"[9/10] the output gate verifies and releases",

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,15 +14,18 @@ import (
 	"sync"
 	"time"
 
+	"insitu/connectors/ident"
 	"insitu/enclave"
 	"insitu/enclave/audit"
 	"insitu/enclave/cohort"
+	"insitu/enclave/consent"
 	"insitu/enclave/dataset"
 	"insitu/enclave/gate"
 	"insitu/enclave/job"
 	"insitu/enclave/job/manifest"
 	"insitu/enclave/keys"
 	"insitu/enclave/pluginstore"
+	"insitu/enclave/psi"
 	"insitu/enclave/sandbox"
 	"insitu/modeling/features"
 	"insitu/modeling/logreg"
@@ -107,7 +111,7 @@ func heManifest(m *dataset.Manifest, bank string, plugin pluginstore.Digest, lab
 
 // bankSubmits is step 6: the bank uploads its plugin, seals its labels to the enclave, and signs and
 // submits its manifest.
-func bankSubmits(ctx context.Context, e *enclave.Enclave, p *parties, m *dataset.Manifest, synthDir, work string, cfg Config, w io.Writer) (*job.Job, error) {
+func bankSubmits(ctx context.Context, e *enclave.Enclave, p *parties, m *dataset.Manifest, synthDir, work string, cfg Config, res *Result, w io.Writer) (*job.Job, error) {
 	bin, args := cfg.PluginBinary, []string(nil)
 	if bin == "" {
 		var err error
@@ -128,6 +132,9 @@ func bankSubmits(ctx context.Context, e *enclave.Enclave, p *parties, m *dataset
 	fmt.Fprintf(w, "      plugin helr (HE logistic regression) uploaded: %s\n", info.Digest)
 	data, err := os.ReadFile(filepath.Join(synthDir, "labels.csv"))
 	if err != nil {
+		return nil, err
+	}
+	if data, err = alignLabels(ctx, e, p, m, data, res, w); err != nil {
 		return nil, err
 	}
 	sealed, _, err := cohort.SealLabels(e.Identity.Public(), data, "labels.csv")
@@ -155,6 +162,39 @@ func bankSubmits(ctx context.Context, e *enclave.Enclave, p *parties, m *dataset
 		mf.Purpose, len(mf.Fields), mf.Model.Family)
 	fmt.Fprintf(w, "      signed by %s (ML-DSA-65) and submitted as %s, manifest hash %s\n", p.bank.Name, j.ID, j.ManifestHash)
 	return j, nil
+}
+
+// alignLabels runs the private set intersection of the bank's labelled borrowers with the
+// platform's subjects that authorize the bank for model development (ECDH over ristretto255), and
+// returns the label file restricted to the intersection: the bank seals and uploads only those.
+func alignLabels(ctx context.Context, e *enclave.Enclave, p *parties, m *dataset.Manifest, labels []byte, res *Result, w io.Writer) ([]byte, error) {
+	ids, err := psi.ReadIDs("labels.csv", bytes.NewReader(labels), ident.Kind(m.SubjectKind))
+	if err != nil {
+		return nil, err
+	}
+	srv := psi.NewServer(psi.DatasetSource{Datasets: e.Datasets, Consent: e.Consent}, psi.Options{})
+	cl := &psi.Client{Transport: psi.Local{Server: srv, Bank: p.bank.Name}}
+	sess, err := cl.Open(ctx, psi.Request{Dataset: m.Name, Version: m.Version, Purpose: consent.PurposeModelDevelopment})
+	if err != nil {
+		return nil, err
+	}
+	psiRes, err := sess.Intersect(ctx, ids.IDs)
+	if err != nil {
+		return nil, err
+	}
+	res.Borrowers, res.Aligned = len(ids.IDs), len(psiRes.Matched)
+	keep := make(map[int64]bool, len(psiRes.Matched))
+	for _, i := range psiRes.Matched {
+		keep[ids.Rows[i]] = true
+	}
+	var out bytes.Buffer
+	if err := psi.FilterRows(&out, bytes.NewReader(labels), func(row int64) bool { return keep[row] }); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "      PSI (ECDH over ristretto255): %d of the bank's %d borrowers are on the platform and authorize it;\n"+
+		"      the enclave learned only that the bank sent %d identifiers, the bank only the intersection and a padded size (%d)\n",
+		len(psiRes.Matched), len(ids.IDs), psiRes.Sent, psiRes.PlatformSize)
+	return out.Bytes(), nil
 }
 
 // pluginArgs are the arguments that make the uploaded binary serve the plugin (nil for a plugin's
