@@ -39,6 +39,8 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newReportCmd(),
 		newServeCmd(),
 		newLoginCmd(),
+		newStewardCmd(),
+		newBudgetCmd(),
 		newBenchCmd(),
 	)
 	return root

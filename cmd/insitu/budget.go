@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"insitu/enclave"
+	"insitu/enclave/aggregate"
+)
+
+func newBudgetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "budget",
+		Short: "Show and set the privacy budgets of aggregate-mode jobs, per bank and dataset",
+		Long: `Every answer an aggregate-mode plugin gets spends privacy budget. A job may spend the ε its
+manifest declares (at most 8); all of a bank's jobs on one dataset together may spend the total a
+steward sets here (` + fmt.Sprint(aggregate.DefaultTotalEpsilon) + ` unless set), at δ = ` + fmt.Sprint(aggregate.DefaultDelta) + `.
+Cells whose noisy count is below the minimum cell count are suppressed.`,
+	}
+	var f enclaveFlags
+	var bank, ds string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print budgets and spends, filtered by --bank and --dataset",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+				accts, err := e.Privacy.Accounts(ctx, bank, ds)
+				if err != nil {
+					return err
+				}
+				if bank != "" && ds != "" && len(accts) == 0 {
+					a, err := e.Privacy.Account(ctx, bank, ds)
+					if err != nil {
+						return err
+					}
+					accts = append(accts, a)
+				}
+				k, err := e.Privacy.MinCount(ctx)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "BANK\tDATASET\tEPSILON\tSPENT\tREMAINING\tDELTA\tJOBS")
+				for _, a := range accts {
+					total := fmt.Sprintf("%.4g", a.Epsilon)
+					if a.Default {
+						total += " (default)"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%.4g\t%.4g\t%g\t%d\n", a.Bank, a.Dataset, total, a.EpsilonSpent, a.EpsilonLeft(), a.Delta, a.Jobs)
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "minimum cell count k = %d\n", k)
+				return err
+			})
+		},
+	}
+	show.Flags().StringVar(&bank, "bank", "", "only this bank")
+	show.Flags().StringVar(&ds, "dataset", "", "only this dataset")
+	f.register(show)
+
+	var sf enclaveFlags
+	var sbank, sds string
+	var eps float64
+	var minCount int
+	set := &cobra.Command{
+		Use:   "set",
+		Short: "Set a bank's total budget on a dataset (--bank --dataset --epsilon), or the minimum cell count (--min-count); audited",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			budget := sbank != "" || sds != "" || cmd.Flags().Changed("epsilon")
+			if !budget && !cmd.Flags().Changed("min-count") {
+				return usageErrorf("give --bank, --dataset and --epsilon, or --min-count")
+			}
+			if budget && (sbank == "" || sds == "" || !cmd.Flags().Changed("epsilon")) {
+				return usageErrorf("a budget needs --bank, --dataset and --epsilon")
+			}
+			return withEnclave(cmd, &sf, func(ctx context.Context, e *enclave.Enclave) error {
+				if budget {
+					if err := e.Privacy.SetBudget(ctx, localActor, sbank, sds, eps); err != nil {
+						return err
+					}
+					a, err := e.Privacy.Account(ctx, sbank, sds)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "bank %s on dataset %s: ε = %.4g (δ = %g), spent %.4g, remaining %.4g\n",
+						a.Bank, a.Dataset, a.Epsilon, a.Delta, a.EpsilonSpent, a.EpsilonLeft())
+				}
+				if cmd.Flags().Changed("min-count") {
+					if err := e.Privacy.SetMinCount(ctx, localActor, minCount); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "minimum cell count k = %d\n", minCount)
+				}
+				return nil
+			})
+		},
+	}
+	set.Flags().StringVar(&sbank, "bank", "", "the bank")
+	set.Flags().StringVar(&sds, "dataset", "", "the dataset (all its versions)")
+	set.Flags().Float64Var(&eps, "epsilon", 0, "the bank's total ε on the dataset, across all its jobs")
+	set.Flags().IntVar(&minCount, "min-count", aggregate.DefaultMinCount, "cells whose noisy count is below this are suppressed")
+	sf.register(set)
+	cmd.AddCommand(show, set)
+	return cmd
+}
