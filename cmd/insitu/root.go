@@ -40,7 +40,6 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newServeCmd(),
 		newLoginCmd(),
 		newStewardCmd(),
-		newBudgetCmd(),
 		newBenchCmd(),
 	)
 	return root

@@ -109,7 +109,7 @@ func runServe(ctx context.Context, ef *enclaveFlags, cfg serveConfig, log *slog.
 			spec.Mode = sandbox.AllowWeaker
 		}
 		go func() {
-			workerDone <- e.RunApproved(ctx, enclave.WorkerOptions{RunOptions: enclave.RunOptions{Sandbox: spec, Logger: log},
+			workerDone <- e.RunApproved(ctx, enclave.WorkerOptions{RunOptions: enclave.RunOptions{Sandbox: spec, Logger: log, Progress: srv.Console().Progress},
 				Done: func(id string, rep *enclave.RunReport, err error) {
 					if err != nil {
 						log.Error("job did not finish", "job", id, "err", err)
