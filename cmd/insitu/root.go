@@ -40,6 +40,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newServeCmd(),
 		newLoginCmd(),
 		newStewardCmd(),
+		newBudgetCmd(),
 		newBenchCmd(),
 	)
 	return root
