@@ -9,6 +9,7 @@ import (
 	"insitu/connectors/catalog"
 	"insitu/enclave/consent"
 	"insitu/enclave/job"
+	"insitu/plugins/sdk"
 )
 
 // Review is what a steward weighs before approving a job: the job and its manifest, where its
@@ -24,6 +25,22 @@ type Review struct {
 	// labels are not uploaded), with the reason in CohortError.
 	Cohort      *ReviewCohort `json:"cohort,omitempty"`
 	CohortError string        `json:"cohort_error,omitempty"`
+	// Privacy is the job's privacy budget impact, for an aggregate-mode job; nil otherwise.
+	Privacy *ReviewPrivacy `json:"privacy,omitempty"`
+}
+
+// ReviewPrivacy is an aggregate-mode job's impact on its bank's privacy budget on the dataset: the
+// ε the manifest requests, what the bank's jobs spent so far and what remains, at δ. Fits says
+// whether the request fits in what remains (in ρ, where spends add up); a job that does not fit runs
+// until the bank's budget refuses its queries.
+type ReviewPrivacy struct {
+	Requested float64 `json:"epsilon_requested"`
+	Total     float64 `json:"epsilon_total"`
+	Spent     float64 `json:"epsilon_spent"`
+	Remaining float64 `json:"epsilon_remaining"`
+	Delta     float64 `json:"delta"`
+	Jobs      int     `json:"jobs"`
+	Fits      bool    `json:"fits"`
 }
 
 // ReviewCohort is what the steward sees of a job's cohort: how many labelled subjects, how many the
@@ -73,6 +90,14 @@ func (e *Enclave) Review(ctx context.Context, id string) (*Review, error) {
 	rv.Cohort, err = e.previewCohort(ctx, j, time.Now())
 	if err != nil {
 		rv.CohortError = err.Error()
+	}
+	if m := j.Manifest; m.Mode == sdk.ModeAggregate && m.Epsilon != nil {
+		a, err := e.Privacy.Account(ctx, m.Bank, m.Dataset.Name)
+		if err != nil {
+			return nil, err
+		}
+		rv.Privacy = &ReviewPrivacy{Requested: *m.Epsilon, Total: a.Epsilon, Spent: a.EpsilonSpent, Remaining: a.EpsilonLeft(),
+			Delta: a.Delta, Jobs: a.Jobs, Fits: sdk.EpsilonToRho(*m.Epsilon, a.Delta) <= a.RhoLeft()}
 	}
 	return rv, nil
 }

@@ -357,6 +357,14 @@ func showJob(out io.Writer, rv *enclave.Review) error {
 	if m.Epsilon != nil {
 		fmt.Fprintf(w, "privacy budget\tepsilon %g\n", *m.Epsilon)
 	}
+	if p := rv.Privacy; p != nil {
+		fits := "fits"
+		if !p.Fits {
+			fits = "does NOT fit: its queries will be refused once the bank's budget is spent"
+		}
+		fmt.Fprintf(w, "bank's budget on %s\tepsilon %.4g total, %.4g spent by %d jobs, %.4g remaining (delta %g): the request %s\n",
+			m.Dataset.Name, p.Total, p.Spent, p.Jobs, p.Remaining, p.Delta, fits)
+	}
 	fmt.Fprintf(w, "manifest hash\t%s\nsubmitted\t%s\nexpires\t%s\n", j.ManifestHash, j.SubmittedAt.Format(time.RFC3339), m.Expires)
 	if m.Labels != "" {
 		fmt.Fprintf(w, "labels\t%s\n", m.Labels)
