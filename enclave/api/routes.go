@@ -27,6 +27,9 @@ const (
 	// OwnDatasets: a steward sees every version in full; a bank only names, classes and versions; a
 	// researcher only those of public and synthetic datasets.
 	OwnDatasets Ownership = "dataset classes"
+	// OwnModel: a bank reaches only its own registered models (another bank's answers not_found, as
+	// an unknown id does); a steward reaches every model where the route allows stewards.
+	OwnModel Ownership = "own model"
 )
 
 // Body limits, in bytes.
@@ -84,6 +87,8 @@ var (
 	stewards   = []string{RoleSteward}
 	admins     = []string{RoleAdmin}
 	overseers  = []string{RoleSteward, RoleAdmin}
+	// modelViewers reach registered models: a bank its own, a steward every bank's.
+	modelViewers = []string{RoleBank, RoleSteward}
 )
 
 // routes is the route table: every route the server serves, with who may call it.
@@ -138,6 +143,16 @@ var routes = []Route{
 
 	{Method: "GET", Pattern: "/v1/datasets", Roles: jobViewers, Owner: OwnDatasets, Summary: "list dataset versions", handle: (*Server).listDatasets},
 	{Method: "GET", Pattern: "/v1/datasets/{name}/{version}", Roles: stewards, Summary: "a dataset version's manifest and quality report", handle: (*Server).showDataset},
+
+	{Method: "GET", Pattern: "/v1/models", Roles: modelViewers, Owner: OwnList, Summary: "list registered models (?active=true, ?bank=)", handle: (*Server).listModels},
+	{Method: "GET", Pattern: "/v1/models/{id}", Roles: modelViewers, Owner: OwnModel, Summary: "show a model: in full to its bank, summarised to a steward", handle: (*Server).getModel},
+	{Method: "GET", Pattern: "/v1/models/{id}/export", Roles: []string{RoleBank}, Owner: OwnModel, Summary: "the model as JSON or PMML 4.4 (?format=json|pmml)", handle: (*Server).exportModel},
+	{Method: "POST", Pattern: "/v1/models/{id}/revoke", Roles: modelViewers, Owner: OwnModel, MaxBody: LimitJSON, Summary: "revoke a model: it never scores again", handle: (*Server).revokeModel},
+	{Method: "POST", Pattern: "/v1/models/{id}/monitor", Roles: modelViewers, Owner: OwnModel, MaxBody: LimitJSON, Summary: "stability of the model's scores and inputs between dataset versions", handle: (*Server).monitorModel},
+	{Method: "POST", Pattern: "/v1/score", Roles: []string{RoleBank}, Owner: OwnModel, MaxBody: LimitScore, Summary: "score subjects with an own registered model", handle: (*Server).score},
+	{Method: "POST", Pattern: "/v1/verify", Roles: []string{RoleBank}, MaxBody: LimitJSON, Summary: "does a subject's field hold a claimed value (data-verification items)", handle: (*Server).verify},
+	{Method: "GET", Pattern: "/v1/serving/settings", Roles: stewards, Summary: "serving settings", handle: (*Server).getServingSettings},
+	{Method: "PUT", Pattern: "/v1/serving/settings/{key}", Roles: stewards, MaxBody: LimitJSON, Summary: "set a serving setting (serving.min_features)", handle: (*Server).setServingSetting},
 }
 
 // Routes returns the route table the server registers, in order.

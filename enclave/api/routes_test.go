@@ -22,6 +22,7 @@ import (
 	"insitu/enclave/job/passkey/passkeytest"
 	"insitu/enclave/keys"
 	"insitu/enclave/psi"
+	"insitu/enclave/registry"
 )
 
 // roleState is what the route × role test shares between its cases.
@@ -33,6 +34,7 @@ type roleState struct {
 	csvRow         []byte // the header and one row of the authorizations file
 	grant          consent.Grant
 	n              int
+	model          servedModel // a registered model of bank A, whose first five subjects authorized bank A
 }
 
 func (st *roleState) next() int { st.n++; return st.n }
@@ -219,6 +221,33 @@ var cases = map[string]routeCase{
 	"GET /v1/datasets/{name}/{version}": {func(_ *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
 		return fmt.Sprintf("/v1/datasets/%s/%d", f.ds.Name, f.ds.Version), nil
 	}, all5(no, no, ok, no, no)},
+
+	"GET /v1/models": {fixed("/v1/models"), all5(ok, ok, ok, no, no)},
+	"GET /v1/models/{id}": {func(_ *testing.T, _ *fixture, st *roleState, _ string) (string, []byte) {
+		return "/v1/models/" + st.model.id, nil
+	}, all5(ok, nf, ok, no, no)},
+	"GET /v1/models/{id}/export": {func(_ *testing.T, _ *fixture, st *roleState, _ string) (string, []byte) {
+		return "/v1/models/" + st.model.id + "/export?format=pmml", nil
+	}, all5(ok, nf, no, no, no)},
+	"POST /v1/models/{id}/revoke": {func(t *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
+		return "/v1/models/" + registerModel(t, f, f.ids[asBank].Name).id + "/revoke", []byte(`{"reason":"route test"}`)
+	}, all5(ok, nf, ok, no, no)},
+	"POST /v1/models/{id}/monitor": {func(_ *testing.T, _ *fixture, st *roleState, _ string) (string, []byte) {
+		return "/v1/models/" + st.model.id + "/monitor", []byte(`{"bins":1}`) // refused as invalid once the model is found
+	}, all5(http.StatusBadRequest, nf, http.StatusBadRequest, no, no)},
+	"POST /v1/score": {func(_ *testing.T, _ *fixture, st *roleState, _ string) (string, []byte) {
+		b, _ := json.Marshal(map[string]any{"model": st.model.id, "purpose": "credit_approval", "subjects": st.model.table.Subjects[:2]})
+		return "/v1/score", b
+	}, all5(ok, nf, no, no, no)},
+	"POST /v1/verify": {func(t *testing.T, f *fixture, st *roleState, _ string) (string, []byte) {
+		b, _ := json.Marshal(map[string]any{"field": "innovation_evaluation.tech_sme", "purpose": "credit_approval",
+			"subject": st.model.table.Subjects[st.next()%5], "claim": "true"})
+		return "/v1/verify", b
+	}, all5(ok, no, no, no, no)},
+	"GET /v1/serving/settings": {fixed("/v1/serving/settings"), all5(no, no, ok, no, no)},
+	"PUT /v1/serving/settings/{key}": {func(*testing.T, *fixture, *roleState, string) (string, []byte) {
+		return "/v1/serving/settings/" + registry.SettingMinFeatures, []byte(`{"value":3}`)
+	}, all5(no, no, ok, no, no)},
 }
 
 // passkeyRequest files a passkey request for the party labelled who, as the console does after the
@@ -272,6 +301,11 @@ func TestRouteRoleTable(t *testing.T) {
 	st.grant = consent.Grant{IDType: ident.Kind(col["id_type"]), Identifier: col["id"], Grantee: col["grantee"],
 		Purpose: consent.Purpose(col["purpose"]), PurposeDetail: col["purpose_detail"], Items: strings.Split(col["items"], ";"),
 		ValidFrom: col["valid_from"], ValidUntil: col["valid_until"]}
+
+	st.model = registerModel(t, f, f.ids[asBank].Name)
+	for _, s := range st.model.table.Subjects[:5] {
+		grantFor(t, f, s, f.ids[asBank].Name, consent.PurposeCreditApproval, append(append([]string(nil), st.model.doc.Items...), "innovation_evaluation"))
+	}
 
 	seen := map[string]bool{}
 	for _, rt := range f.srv.Registered() {

@@ -24,6 +24,7 @@ import (
 	"insitu/enclave/console"
 	"insitu/enclave/job"
 	"insitu/enclave/psi"
+	"insitu/enclave/scoring"
 )
 
 // ResultSource hands out a released job's sealed result and receipt: the output gate
@@ -51,6 +52,9 @@ type Options struct {
 	FailedLoginEvery time.Duration
 	// WatchPoll is how often a watch re-reads the job's state; 250ms when zero.
 	WatchPoll time.Duration
+	// Scoring tunes online scoring, verification queries and stability reports (rate limits,
+	// group commit); package scoring's defaults where zero.
+	Scoring scoring.Options
 }
 
 // Server serves the enclave's API. Create it with New and serve Handler over TLS
@@ -69,6 +73,7 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []Route
 	psi     *psi.Server // the PSI session store
+	scoring *scoring.Service
 	console *console.Console
 
 	done      chan struct{} // closed when the server shuts down
@@ -118,6 +123,7 @@ func New(e *enclave.Enclave, o Options) *Server {
 	s.reg.MustRegister(s.reqs, s.lat, s.authErr, s.flight, &jobsCollector{s: s},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.psi = psi.NewServer(psi.DatasetSource{Datasets: e.Datasets, Consent: e.Consent}, psi.Options{Now: o.Now})
+	s.scoring = scoring.New(scoring.Config{DB: e.DB, Audit: e.Audit, Datasets: e.Datasets, Consent: e.Consent, Models: e.Models, Options: o.Scoring})
 	s.console = console.New(e, console.Options{Now: o.Now, Logger: log, Results: o.Results})
 	s.mux = http.NewServeMux()
 	for _, rt := range routes {
