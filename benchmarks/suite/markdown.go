@@ -93,6 +93,9 @@ func (r *Report) Markdown(w io.Writer) {
 		if path == "" {
 			path = "–"
 		}
+		if n := row.Notes["path"]; n != "" {
+			path += notes.ref(n)
+		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			row.Workload, row.Data, row.Method, path, size, f4("auc", row.AUC), f4("ks", row.KS), eps,
 			in("refreshes", row.Refreshes), in("decrypted", row.Decrypted), f2("fit_s", row.FitS),

@@ -94,7 +94,7 @@ func pythonCase(env *Env, workload, data, model string) Case {
 		row.Train, row.Test, row.Features = ip(int(raw["train"])), ip(int(raw["test"])), ip(int(raw["features"]))
 		row.Path = "python"
 		if model == "lr" {
-			row.Note("auc", "caveat: missing values median-imputed over all rows, as ../shared/baselines/plaintext.py does")
+			row.Note("auc", "caveat: missing values (where there are any) take the median of all rows, as ../shared/baselines/plaintext.py does")
 		}
 		return nil
 	}

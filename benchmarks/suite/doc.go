@@ -1,0 +1,63 @@
+// Package suite is insitu's benchmark suite for researchers (`insitu bench`): it runs workloads on
+// the public credit data sets or on synthetic data with fixed seeds and the id % 5 == 0 test split,
+// and reports for each case wall time, CPU time and peak memory, and for models AUC, KS and the
+// privacy cost, next to the plaintext baselines of insitu's modeling packages and of scikit-learn
+// and xgboost computed in the same run.
+//
+// Call Run with a Config, then Report.Write for the JSON and Markdown files; Compare prints the
+// ratios of two reports. A program that runs the suite must also run cases in child processes:
+// Config.Child returns the command, and that command calls RunCase (the insitu binary does it with
+// the hidden "insitu bench case"; a test's TestMain with an environment variable).
+//
+// # Workloads
+//
+//   - he-lr: logistic regression on CKKS-encrypted data (plugins/helr) — through the enclave's job
+//     path (ingest, sealed labels, signed manifest, approval, strict sandbox, output gate, the
+//     bank's sealed result) when the data are the synthetic platform data and this process can
+//     start the strict sandbox (root on Linux); otherwise in-process with the enclave's packing
+//     (he.JobKeys.Batches) and refresh service, and the row says why. Job manifests name catalog
+//     fields only, so the public data sets, whose columns are custom fields, always run in-process.
+//     Next to it: modeling/logreg's exact optimum of the same objective on the same transformed
+//     features, and scikit-learn.
+//   - scorecard: modeling/scorecard (monotone-WoE binning, LR on WoE); scikit-learn LR and xgboost.
+//   - gbdt: modeling/gbdt with xgboost's baseline settings; xgboost.
+//   - psi: ECDH-PSI with both parties in one process, next to its floor (the group operations alone).
+//   - ingest: connectors → encrypted dataset on the original files.
+//   - sandbox: the reference plugin run by enclave/runner in the strict sandbox.
+//   - scoring: online scoring, skipped with its reason until it exists.
+//
+// Aggregate-mode (differentially private) rows of the scorecard and GBDT workloads slot in with
+// RegisterCases; new workloads with Register.
+//
+// # Measurement
+//
+// Each case runs in a child process of its own; the parent measures it with wait4's rusage: wall
+// time, CPU time (user + system of the child and every descendant it waited for: a sandboxed
+// plugin, the Python interpreter) and peak memory, the largest resident-set high-water mark among
+// those processes (getrusage's maxrss: a maximum, not a sum — the HE row's extra plugin_peak_mb gives
+// the plugin's own peak). Cases whose model trains in a process of its own report fit_s, the
+// training alone. Config.InProcess runs cases in the parent instead, where peaks mix.
+//
+// # JSON report (schema "insitu-bench/v1")
+//
+//	{
+//	  "schema": "insitu-bench/v1",
+//	  "started", "finished": RFC 3339 times; "command": the command line,
+//	  "config": {"suite": [...], "data": folder or "synthetic", "quick", "enterprises", "he_path",
+//	             "he_params", "in_process"},
+//	  "seeds": {"synthetic": n, "psi": n, "gbdt": 0, "python": 0},   // 0: the method draws nothing
+//	  "split": how train and test rows are chosen,
+//	  "machine": {"os", "arch", "kernel", "cpu_model", "cores", "gomaxprocs", "memory_mb", "root",
+//	              "load_average_start": [1, 5, 15 min], "load_average_end": [...]},
+//	  "build": {"go", "module", "commit", "modified", "deps": {module path: version}},
+//	  "python": {"path", "available", "sklearn", "xgboost", "numpy", "note"},
+//	  "data": [{"name", "source", "original", "rows", "train", "test", "features", "positives", ...}],
+//	  "rows": [Row, ...]
+//	}
+//
+// A row (type Row) has "id" ("workload/data/method"), "workload", "data", "method", "kind" (model
+// or system), "path" (how it ran), "isolation", "status" (ok, skipped, failed) and "reason"; the
+// figures "train", "test", "features", "auc", "ks", "epsilon", "delta", "refreshes", "decrypted",
+// "fit_s", "wall_s", "cpu_s", "peak_rss_mb" — null when empty, and then "notes" holds the reason
+// under the figure's name; "extra" holds the workload's own figures, units in their names.
+package suite
