@@ -30,6 +30,8 @@
 //     streams it (layout sdk.HELayoutColumnsV1, enclave/he) and offers the refresh service over the
 //     broker; the plugin never gets the secret key or a plaintext value, whatever the dataset's
 //     class. Result.HE hands the key set to the output gate.
+//   - In sdk.ModeAggregate, streams no rows and offers the job's aggregate query service
+//     (RunSpec.Aggregate, built by enclave/aggregate on the prepared cohort) over the broker.
 //   - Copies the approved digest's bytes into a sealed memfd and checks the SHA-256 there
 //     (digest_mismatch if the stored file changed), and executes that memfd in the sandbox
 //     (sandbox_refused, naming the layer, when strict mode lacks one).
