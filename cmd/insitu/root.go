@@ -42,6 +42,7 @@ and only approved scores and model weights leave. Start with "insitu demo".`,
 		newStewardCmd(),
 		newBudgetCmd(),
 		newBenchCmd(),
+		newModelCmd(), newScoreCmd(), newVerifyCmd(),
 	)
 	return root
 }
