@@ -72,6 +72,10 @@ type Result struct {
 	Kept      bool
 	Plain     metrics.Summary
 	ReceiptOK bool
+	// Applicants counts the new applicants scored online at the end; VerifyAnswer is the answer to
+	// the verification query (match, no_match or unknown).
+	Applicants   int
+	VerifyAnswer string
 }
 
 // Run executes the demo, printing each step to w.
@@ -102,7 +106,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	fmt.Fprintf(w, "working in %s\n\n", dir)
 
 	// 1. Synthetic provider data.
-	step := stepper(w, 10)
+	step := stepper(w, 11)
 	done := step("synthetic platform data")
 	synthDir := filepath.Join(dir, "synth")
 	// The data describe today, so that the authorizations are valid now.
@@ -236,6 +240,13 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	// 10. Receipt and audit.
 	done = step("verify the receipt offline and the audit log")
 	if err := verifyReceipt(ctx, e, p, receipt, res, w); err != nil {
+		return nil, err
+	}
+	done()
+
+	// 11. The model in use.
+	done = step("the bank scores three new applicants online and asks one verification query")
+	if err := useModel(ctx, e, p, run, res, w); err != nil {
 		return nil, err
 	}
 	done()

@@ -127,6 +127,10 @@ func TestRun(t *testing.T) {
 	if !res.ReceiptOK || res.Bundle == nil || res.Bundle.Gate.Result != gate.VerdictVerified {
 		t.Fatalf("receipt verified %v, bundle %+v", res.ReceiptOK, res.Bundle)
 	}
+	// The demo ends with the released model in use: three applicants scored, one claim verified.
+	if res.Applicants != 3 || (res.VerifyAnswer != "match" && res.VerifyAnswer != "no_match" && res.VerifyAnswer != "unknown") {
+		t.Errorf("%d applicants scored, verification answer %q", res.Applicants, res.VerifyAnswer)
+	}
 	// The encrypted training matches the plaintext fit of the same objective on the same data.
 	he, plain := res.Bundle.Metrics["auc"], res.Plain.AUC
 	if plain < 0.65 || math.Abs(he-plain) > 0.02 {
@@ -136,17 +140,18 @@ func TestRun(t *testing.T) {
 		t.Errorf("%d scores for a cohort of %d", len(res.Bundle.Scores), res.Cohort)
 	}
 	for _, h := range []string{
-		"[1/10] synthetic platform data",
-		"[2/10] enclave data directory",
-		"[3/10] ingest into an encrypted dataset",
-		"[4/10] enterprises' authorizations",
-		"[5/10] verify the dataset and the audit log",
-		"[6/10] the bank aligns its borrowers (PSI), uploads its plugin and sealed labels",
+		"[1/11] synthetic platform data",
+		"[2/11] enclave data directory",
+		"[3/11] ingest into an encrypted dataset",
+		"[4/11] enterprises' authorizations",
+		"[5/11] verify the dataset and the audit log",
+		"[6/11] the bank aligns its borrowers (PSI), uploads its plugin and sealed labels",
 		"PSI (ECDH over ristretto255)",
-		"[7/10] the stewards review the request and approve it",
-		"[8/10] the enclave runs the plugin in the sandbox on CKKS-encrypted data",
-		"[9/10] the output gate verifies and releases",
-		"[10/10] verify the receipt offline and the audit log",
+		"[7/11] the stewards review the request and approve it",
+		"[8/11] the enclave runs the plugin in the sandbox on CKKS-encrypted data",
+		"[9/11] the output gate verifies and releases",
+		"[10/11] verify the receipt offline and the audit log",
+		"[11/11] the bank scores three new applicants online and asks one verification query",
 		"iteration 10/10",
 		fmt.Sprintf("%d checks passed", res.ChecksOK),
 		fmt.Sprintf("AUC %.4f", he),
@@ -157,7 +162,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", h, printed)
 		}
 	}
-	if strings.Index(printed, "[4/10]") < strings.Index(printed, "[3/10]") || strings.Index(printed, "[10/10]") < strings.Index(printed, "[9/10]") {
+	if strings.Index(printed, "[4/11]") < strings.Index(printed, "[3/11]") || strings.Index(printed, "[10/11]") < strings.Index(printed, "[9/11]") {
 		t.Error("steps printed out of order")
 	}
 }
