@@ -80,6 +80,11 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
+	if c.Data != "" {
+		if abs, err := filepath.Abs(c.Data); err == nil {
+			c.Data = abs
+		}
+	}
 	if c.Seed == 0 {
 		c.Seed = 1
 	}

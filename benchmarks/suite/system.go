@@ -384,6 +384,7 @@ func runSandbox(ctx context.Context, env *Env, set DataSet, row *Row) error {
 		row.Path = "runner.Run, " + res.SandboxMode.String() + " sandbox"
 		env.Log("run %d/%d: start to first RPC %.0f ms, whole run %.2f s", i+1, env.Config.SandboxRuns, starts[i], walls[i])
 	}
+	row.Note("fit_s", "the runs' own figures are in the details: start to first RPC and the whole run")
 	row.SetExtra("start_to_first_rpc_ms_median", median(starts))
 	row.SetExtra("start_to_first_rpc_ms_max", slicesMax(starts))
 	row.SetExtra("run_s_median", median(walls))
