@@ -249,8 +249,8 @@ func approvedHEJob(t *testing.T, dir string, iterations int) string {
 	lo, hi := -4.0, 4.0
 	m := &manifest.Manifest{Format: manifest.FormatV1, Bank: bank.Name, Purpose: "model_development",
 		Dataset: manifest.Dataset{Name: dm.Name, Version: fmt.Sprint(dm.Version)}, Mode: sdk.ModeHE,
-		Model:   manifest.Model{Family: sdk.FamilyLogisticRegression, Hyperparameters: map[string]any{"iterations": iterations}},
-		Plugin:  pinfo.Digest.String(), Labels: li.Digest,
+		Model:  manifest.Model{Family: sdk.FamilyLogisticRegression, Hyperparameters: map[string]any{"iterations": iterations}},
+		Plugin: pinfo.Digest.String(), Labels: li.Digest,
 		Outputs: manifest.Outputs{Weights: &manifest.WeightsOutput{MaxWeights: 8, MaxAbs: 16}},
 		Expires: time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}
 	for _, key := range []string{"tax_arrears_history.arrears_count_24m", "electricity.defaults_last_2y", "water.late_payments_12m"} {
