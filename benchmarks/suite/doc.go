@@ -24,7 +24,8 @@
 //   - psi: ECDH-PSI with both parties in one process, next to its floor (the group operations alone).
 //   - ingest: connectors → encrypted dataset on the original files.
 //   - sandbox: the reference plugin run by enclave/runner in the strict sandbox.
-//   - scoring: online scoring, skipped with its reason until it exists.
+//   - scoring: enclave/scoring serving a model released through the HE job path (synthetic data,
+//     root): single scores and batches of 100 in-process, with durable audit.
 //
 // Aggregate-mode (differentially private) rows of the scorecard and GBDT workloads slot in with
 // RegisterCases; new workloads with Register.

@@ -178,12 +178,24 @@ func attrInt(v slog.Value) int64 {
 	return 0
 }
 
-// jobHE runs the HE training as a bank's job through the enclave: ingest the data set into a new
-// data directory, seal and upload the training rows' labels, upload the plugin, sign, submit and
-// approve the manifest, run it in the strict sandbox, release through the output gate and open the
-// bank's sealed result. The released weights are evaluated on the test rows (id % 5 == 0), which the
-// bank never labelled for the enclave.
-func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
+// heJob is a released HE job in a throw-away enclave.
+type heJob struct {
+	e      *enclave.Enclave
+	rep    *enclave.RunReport
+	bank   *keys.Identity
+	bundle *gate.Bundle
+	t      *Table
+	teI    []int
+	hc     helr.Config
+	params he.Parameters
+	close  func()
+}
+
+// runHEJob runs the HE training as a bank's job through a new enclave: ingest the synthetic
+// providers' data and the authorizations, seal and upload the training rows' labels, upload the
+// plugin, sign, submit and approve the manifest, run it in the strict sandbox, release through the
+// output gate and open the bank's sealed result. The caller closes the returned job.
+func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) {
 	var set DataSet
 	for _, s := range env.Sets {
 		if s.Name == data {
@@ -191,54 +203,65 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 		}
 	}
 	if set.SynthDir == "" {
-		return fmt.Errorf("%w: job manifests request catalog fields only (enclave/job/manifest), and the public data's "+
+		return nil, fmt.Errorf("%w: job manifests request catalog fields only (enclave/job/manifest), and the public data's "+
 			"columns are custom fields that no manifest can name", errNoJobPath)
 	}
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		return fmt.Errorf("%w: it needs root on Linux (namespaces, cgroups, a dedicated uid)", errNoJobPath)
+		return nil, fmt.Errorf("%w: it needs root on Linux (namespaces, cgroups, a dedicated uid)", errNoJobPath)
 	}
 	bin, args, err := pluginBinary(env.Config, "helr")
 	if err != nil {
-		return fmt.Errorf("%w: %v", errNoJobPath, err)
+		return nil, fmt.Errorf("%w: %v", errNoJobPath, err)
 	}
 	t, err := env.Table(data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir, err := env.TempDir("he-job-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	var cleanup []func()
+	closeAll := func() {
+		for k := len(cleanup) - 1; k >= 0; k-- {
+			cleanup[k]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	cleanup = append(cleanup, func() { os.RemoveAll(dir) })
 	e, m, err := syntheticEnclave(ctx, dir, set)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer e.Close()
+	cleanup = append(cleanup, func() { e.Close() })
 	env.Log("ingested %s into an enclave: %d subjects, the bank's authorizations imported", m.Name, m.Subjects)
 
 	bank, err := keys.NewIdentity(keys.RoleBank, synthetic.DefaultBank)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	steward, err := keys.NewIdentity(keys.RoleSteward, "bench-steward")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, p := range []*keys.Identity{bank, steward} {
 		if _, err := e.Jobs.AddParty(ctx, "bench", p.Public()); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := e.Jobs.SetSetting(ctx, "bench", job.SettingQuorum, 1); err != nil {
-		return err
+		return nil, err
 	}
 	// The bank labels its training rows only: line i of its label file is borrower i, a test row when
 	// i % 5 == 0.
 	_, teI := t.Split()
 	all, err := os.ReadFile(filepath.Join(set.SynthDir, "labels.csv"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var lb bytes.Buffer
 	for i, line := range bytes.SplitAfter(all, []byte("\n")) {
@@ -248,46 +271,46 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 	}
 	sealed, _, err := cohort.SealLabels(e.Identity.Public(), lb.Bytes(), "labels.csv")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	li, err := e.UploadLabels(ctx, bank.Name, "labels.csv", sealed)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f, err := os.Open(bin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pinfo, _, err := e.UploadPlugin(ctx, f, pluginstore.Meta{Name: "helr", Uploader: bank.Name})
 	f.Close()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hc := heConfig(env.Config)
 	mf := heManifest(m, t, synthKey, bank.Name, pinfo.Digest, li.Digest, hc)
 	if err := mf.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	signedM, err := manifest.Sign(mf, bank)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	j, err := e.Jobs.Submit(ctx, signedM.Marshal(), "job.yaml")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sig, err := steward.Sign(job.ApprovalMessage(mf), job.ApprovalContext)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := e.Jobs.Approve(ctx, j.ID, steward.Name, sig); err != nil {
-		return err
+		return nil, err
 	}
 	runDir, err := runTempDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(runDir)
+	cleanup = append(cleanup, func() { os.RemoveAll(runDir) })
 	opts := enclave.RunOptions{
 		Sandbox:  sandbox.Spec{Limits: sandbox.Limits{WallClock: 30 * time.Minute, CPUTime: 60 * time.Minute, Memory: 12 << 30}},
 		TempDir:  runDir,
@@ -299,35 +322,47 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 	if env.Config.HEParams != nil {
 		p, err := heParams(env.Config)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		opts.HEParams = &p
 	}
 	params, err := heParams(env.Config)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep, err := e.RunJob(ctx, j.ID, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if rep.Run != nil && rep.Run.RefusedLayer != 0 {
-		return fmt.Errorf("%w: this machine lacks the layer %s (%s)", errNoJobPath, rep.Run.RefusedLayer, rep.Run.Detail)
+		return nil, fmt.Errorf("%w: this machine lacks the layer %s (%s)", errNoJobPath, rep.Run.RefusedLayer, rep.Run.Detail)
 	}
 	if rep.Job.State == job.Failed {
-		return fmt.Errorf("the job failed: %s", rep.Job.Reason)
+		return nil, fmt.Errorf("the job failed: %s", rep.Job.Reason)
 	}
 	if rep.Refusal != nil {
-		return fmt.Errorf("the output gate refused the release: %v", rep.Refusal)
+		return nil, fmt.Errorf("the output gate refused the release: %v", rep.Refusal)
 	}
 	res, _, err := e.Gate.Result(ctx, j.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b, err := gate.OpenResult(res, bank)
 	if err != nil {
+		return nil, err
+	}
+	return &heJob{e: e, rep: rep, bank: bank, bundle: b, t: t, teI: teI, hc: hc, params: params, close: closeAll}, nil
+}
+
+// jobHE runs the HE training through the enclave's job path (runHEJob) and evaluates the released
+// weights on the test rows (id % 5 == 0), which the bank never labelled for the enclave.
+func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
+	hj, err := runHEJob(ctx, env, data)
+	if err != nil {
 		return err
 	}
+	defer hj.close()
+	t, teI, rep, b, hc, params := hj.t, hj.teI, hj.rep, hj.bundle, hj.hc, hj.params
 	// Evaluate the released model on the test rows with the transforms the enclave fitted.
 	c := rep.Cohort
 	teCols, yte := t.Rows(teI)

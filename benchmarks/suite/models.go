@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"runtime"
+	"sort"
 	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
 
+	"insitu/connectors/synthetic"
+	"insitu/enclave/scoring"
 	"insitu/modeling/binning"
 	"insitu/modeling/features"
 	"insitu/modeling/gbdt"
@@ -302,15 +307,113 @@ func plainGBDT(ctx context.Context, env *Env, data string, row *Row) error {
 	return evaluate(row, s.yte, m.PredictProba(xte))
 }
 
-// scoringWorkload stands for online scoring (issue 7).
+// scoringWorkload is online scoring (issue 7): a model released through the HE job path is served by
+// enclave/scoring in the same process, with durable audit (group commit), and asked for single
+// scores one after another and for batches of 100.
 type scoringWorkload struct{}
 
 func (scoringWorkload) Name() string { return "scoring" }
 
 func (scoringWorkload) Cases(env *Env) []Case {
-	return []Case{{ID: "scoring/-/online", Data: "-", Method: "online scoring over HTTPS (POST /v1/score)", Kind: KindSystem,
-		Skip: "online scoring (model registry and POST /v1/score, issue 7) is not in this build: there is no released-model " +
-			"scoring path to time yet"}}
+	c := Case{ID: "scoring/synthetic/online", Data: "synthetic", Kind: KindSystem,
+		Method: "enclave/scoring of a released HE model, in-process, durable audit", Run: runScoring}
+	synth := false
+	for _, s := range env.Sets {
+		synth = synth || s.Name == "synthetic"
+	}
+	switch {
+	case !synth:
+		c.Skip = "a model to serve is released through the enclave's job path, whose manifests name catalog fields: " +
+			"the scoring workload runs on the synthetic platform data (insitu bench without --data)"
+	case runtime.GOOS != "linux" || os.Geteuid() != 0:
+		c.Skip = "a model to serve is released through the enclave's job path, whose sandbox needs root on Linux"
+	case env.Config.PluginBinary == "":
+		c.Skip = "no static plugin binary for the job that releases the model to serve"
+	}
+	return []Case{c}
 }
 
-var _ = fmt.Sprint
+func runScoring(ctx context.Context, env *Env, row *Row) error {
+	hj, err := runHEJob(ctx, env, "synthetic")
+	if err != nil {
+		return err
+	}
+	defer hj.close()
+	e := hj.e
+	m, err := e.Models.Get(ctx, hj.rep.Job.ID, hj.bank.Name)
+	if err != nil {
+		return fmt.Errorf("the released model: %w", err)
+	}
+	svc := scoring.New(scoring.Config{DB: e.DB, Audit: e.Audit, Datasets: e.Datasets, Consent: e.Consent, Models: e.Models,
+		Options: scoring.Options{ScoreRate: 1e9, ScoreBurst: 1e9, Now: func() time.Time { return synthetic.DefaultAsOf }}})
+	defer svc.Close()
+	subjects := hj.rep.Cohort.Subjects
+	score := func(ids []string) (time.Duration, error) {
+		start := time.Now()
+		res, err := svc.Score(ctx, hj.bank.Name, scoring.ScoreRequest{Model: m.ID, Subjects: ids})
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range res.Results {
+			if r.Refused != "" {
+				return 0, fmt.Errorf("a cohort subject was refused a score (%s)", r.Refused)
+			}
+		}
+		return time.Since(start), nil
+	}
+	// The first request computes the model's features for the dataset version.
+	warm, err := score(subjects[:1])
+	if err != nil {
+		return err
+	}
+	singles, batches := 300, 30
+	if env.Config.Quick {
+		singles, batches = 100, 10
+	}
+	env.Log("scoring: model %s, %d single requests, then %d batches of 100", m.ID, singles, batches)
+	var lat []float64
+	start := time.Now()
+	for i := range singles {
+		d, err := score(subjects[i%len(subjects) : i%len(subjects)+1])
+		if err != nil {
+			return err
+		}
+		lat = append(lat, d.Seconds()*1000)
+	}
+	singleWall := time.Since(start)
+	var blat []float64
+	start = time.Now()
+	for i := range batches {
+		ids := make([]string, 100)
+		for k := range ids {
+			ids[k] = subjects[(i*100+k)%len(subjects)]
+		}
+		d, err := score(ids)
+		if err != nil {
+			return err
+		}
+		blat = append(blat, d.Seconds()*1000)
+	}
+	batchWall := time.Since(start)
+	row.Path = "in-process (no TLS or HTTP; over HTTPS: go test ./enclave/scoring -bench BenchmarkServeScore)"
+	row.FitS = fp(warm.Seconds())
+	row.Note("fit_s", "caveat: the first request, which computes the model's features for the dataset version")
+	row.SetExtra("single_p50_ms", percentile(lat, 0.50))
+	row.SetExtra("single_p99_ms", percentile(lat, 0.99))
+	row.SetExtra("single_req_per_s", float64(singles)/singleWall.Seconds())
+	row.SetExtra("batch100_p50_ms", percentile(blat, 0.50))
+	row.SetExtra("batch100_scores_per_s", float64(batches*100)/batchWall.Seconds())
+	row.SetExtra("model_features", float64(len(m.Features)))
+	return nil
+}
+
+// percentile returns the q-quantile of v (nearest rank).
+func percentile(v []float64, q float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	k := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(k, len(s)-1))]
+}

@@ -57,7 +57,8 @@ func needsPlugins(cfg *Config) bool {
 	if len(names) == 0 {
 		names = Workloads()
 	}
-	return slices.Contains(names, "sandbox") || (slices.Contains(names, "he-lr") && cfg.HEPath != "in-process")
+	return slices.Contains(names, "sandbox") || slices.Contains(names, "scoring") ||
+		(slices.Contains(names, "he-lr") && cfg.HEPath != "in-process")
 }
 
 // buildPlugins builds plugins/helr and plugins/logreg statically into the work folder with the Go

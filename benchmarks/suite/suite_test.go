@@ -67,11 +67,11 @@ func rowByID(t *testing.T, rep *Report, id string) *Row {
 	return nil
 }
 
-// TestSuiteSynthetic runs every workload but the sandbox's on tiny synthetic data, each case in a
+// TestSuiteSynthetic runs every workload but the sandbox's and scoring's on tiny synthetic data, each case in a
 // child process, and checks the figures, the report files and the comparison.
 func TestSuiteSynthetic(t *testing.T) {
 	cfg := tinyConfig(t)
-	cfg.Suite = []string{"he-lr", "scorecard", "gbdt", "psi", "ingest", "scoring"}
+	cfg.Suite = []string{"he-lr", "scorecard", "gbdt", "psi", "ingest"}
 	cfg.HEPath = "in-process"
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -111,7 +111,7 @@ func TestSuiteSynthetic(t *testing.T) {
 	if in.Status != StatusOK || in.Extra["subjects"] != float64(cfg.Enterprises) || in.Extra["mb_per_s"] <= 0 {
 		t.Fatalf("ingest row %+v", in)
 	}
-	for _, id := range []string{"scoring/-/online", "scorecard/synthetic/aggregate-dp", "gbdt/synthetic/aggregate-dp"} {
+	for _, id := range []string{"scorecard/synthetic/aggregate-dp", "gbdt/synthetic/aggregate-dp"} {
 		if r := rowByID(t, rep, id); r.Status != StatusSkipped || r.Reason == "" {
 			t.Fatalf("%s: %s %q", id, r.Status, r.Reason)
 		}
@@ -177,7 +177,8 @@ func checkMarkdown(t *testing.T, md string) {
 }
 
 // TestHEJobPath runs the HE workload through the enclave's job path: ingest, sealed labels, signed
-// manifest, approval, the plugin in the strict sandbox, the output gate and the bank's result.
+// manifest, approval, the plugin in the strict sandbox, the output gate and the bank's result; and
+// the scoring workload, which serves the model such a job released.
 func TestHEJobPath(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		t.Skip("the job path starts a sandboxed plugin: it needs root on Linux")
@@ -188,7 +189,8 @@ func TestHEJobPath(t *testing.T) {
 	cfg := tinyConfig(t)
 	// The gate verifies the weights against the optimum: the plugin's default ten iterations get there.
 	// With a few hundred rows the optimum needs a larger penalty to be reached in ten iterations.
-	cfg.Suite, cfg.HEPath, cfg.Python, cfg.HEIterations, cfg.HEL2 = []string{"he-lr"}, "job", "-", 0, 0.01
+	cfg.Suite, cfg.HEPath, cfg.Python, cfg.HEIterations, cfg.HEL2 = []string{"he-lr", "scoring"}, "job", "-", 0, 0.01
+	cfg.Quick = true
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -206,5 +208,10 @@ func TestHEJobPath(t *testing.T) {
 	}
 	if p := rowByID(t, rep, "he-lr/synthetic/lr-python"); p.Status != StatusSkipped || !strings.Contains(p.Reason, "--python -") {
 		t.Fatalf("python row with --python -: %s %q", p.Status, p.Reason)
+	}
+	s := rowByID(t, rep, "scoring/synthetic/online")
+	if s.Status != StatusOK || s.Extra["single_p50_ms"] <= 0 || s.Extra["single_p99_ms"] < s.Extra["single_p50_ms"] ||
+		s.Extra["batch100_scores_per_s"] <= 0 || s.Extra["model_features"] != float64(d) {
+		t.Fatalf("scoring row: %s %s, extra %v", s.Status, s.Reason, s.Extra)
 	}
 }
