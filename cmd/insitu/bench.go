@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,6 +47,9 @@ Workloads: ` + strings.Join(suite.Workloads(), ", ") + `.`,
 				return exec.Command(self, "bench", "case", configFile, caseID, outFile)
 			}
 			rep, err := suite.Run(cmd.Context(), cfg)
+			if errors.Is(err, suite.ErrConfig) {
+				return &exitError{code: 2, err: err}
+			}
 			if err != nil {
 				return err
 			}
