@@ -153,6 +153,8 @@ func (ev *evaluator) expr(n node) value {
 			return numv(math.Max(args[0].num, args[1].num))
 		case "ln":
 			return numv(math.Log(args[0].num))
+		case "exp":
+			return numv(math.Exp(args[0].num))
 		case "round":
 			return numv(math.Round(args[0].num))
 		case "equal":
@@ -178,7 +180,8 @@ func (ev *evaluator) expr(n node) value {
 
 func attr(n node, name string) string { v, _ := n.attr(name); return v }
 
-// score evaluates a RegressionModel document for one record and returns its output fields.
+// score evaluates a document's model (RegressionModel, Scorecard or MiningModel) for one record and
+// returns its output fields.
 func score(t *testing.T, doc []byte, record map[string]value) map[string]value {
 	t.Helper()
 	var root node
@@ -201,16 +204,19 @@ func score(t *testing.T, doc []byte, record map[string]value) map[string]value {
 	if n := mustFloat(t, attr(dd, "numberOfFields")); int(n) != len(dd.kids("DataField")) {
 		t.Fatalf("numberOfFields %v for %d fields", n, len(dd.kids("DataField")))
 	}
-	rm := root.kid(t, "RegressionModel")
-	if attr(rm, "normalizationMethod") != "logit" || attr(rm, "functionName") != "classification" {
-		t.Fatalf("model attributes %v", rm.Attrs)
-	}
-	for _, mf := range rm.kid(t, "MiningSchema").kids("MiningField") {
-		if _, ok := ev.fields[attr(mf, "name")]; !ok {
-			t.Fatalf("mining field %q is not in the data dictionary", attr(mf, "name"))
+	var models []node
+	for _, k := range root.Kids {
+		switch k.XMLName.Local {
+		case "RegressionModel", "Scorecard", "MiningModel":
+			models = append(models, k)
 		}
 	}
-	for _, d := range rm.kid(t, "LocalTransformations").kids("DerivedField") {
+	if len(models) != 1 {
+		t.Fatalf("%d models in the document", len(models))
+	}
+	m := models[0]
+	ev.miningSchema(m)
+	for _, d := range m.kid(t, "LocalTransformations").kids("DerivedField") {
 		name := attr(d, "name")
 		if _, dup := ev.fields[name]; dup {
 			t.Fatalf("derived field %q defined twice", name)
@@ -220,31 +226,33 @@ func score(t *testing.T, doc []byte, record map[string]value) map[string]value {
 		}
 		ev.fields[name] = ev.expr(d.Kids[0])
 	}
-	var y1 value
-	tables := rm.kids("RegressionTable")
-	if len(tables) != 2 || attr(tables[0], "targetCategory") != "1" || attr(tables[1], "targetCategory") != "0" ||
-		mustFloat(t, attr(tables[1], "intercept")) != 0 || len(tables[1].Kids) != 0 {
-		t.Fatalf("regression tables %+v", tables)
-	}
-	y := mustFloat(t, attr(tables[0], "intercept"))
-	for _, p := range tables[0].kids("NumericPredictor") {
-		x := ev.fields[attr(p, "name")]
-		if x.missing {
-			y1 = missing
-			break
-		}
-		y += mustFloat(t, attr(p, "coefficient")) * x.num
-		y1 = numv(y)
+	var res result
+	switch m.XMLName.Local {
+	case "RegressionModel":
+		res = ev.regression(m)
+	case "Scorecard":
+		res = ev.scorecard(m)
+	default:
+		res = ev.mining(m)
 	}
 	out := map[string]value{}
-	for _, of := range rm.kid(t, "Output").kids("OutputField") {
+	for _, of := range m.kid(t, "Output").kids("OutputField") {
 		name := attr(of, "name")
 		switch attr(of, "feature") {
 		case "probability":
-			if y1.missing {
+			if res.y.missing {
 				out[name] = missing
 			} else {
-				out[name] = numv(1 / (1 + math.Exp(-y1.num)))
+				out[name] = numv(1 / (1 + math.Exp(-res.y.num)))
+			}
+		case "predictedValue":
+			out[name] = res.y
+		case "reasonCode":
+			k := int(mustFloat(t, attr(of, "rank")))
+			if k >= 1 && k <= len(res.reasons) {
+				out[name] = strv(res.reasons[k-1])
+			} else {
+				out[name] = missing
 			}
 		case "transformedValue":
 			ev.fields[name] = missing
@@ -255,4 +263,41 @@ func score(t *testing.T, doc []byte, record map[string]value) map[string]value {
 		ev.fields[name] = out[name]
 	}
 	return out
+}
+
+// miningSchema checks that every mining field of model m is a field in scope.
+func (ev *evaluator) miningSchema(m node) {
+	for _, mf := range m.kid(ev.t, "MiningSchema").kids("MiningField") {
+		if _, ok := ev.fields[attr(mf, "name")]; !ok {
+			ev.t.Fatalf("mining field %q of <%s> is not a field in scope", attr(mf, "name"), m.XMLName.Local)
+		}
+	}
+}
+
+// result is a model's predicted value (for a RegressionModel, the linear predictor of category
+// "1") and a scorecard's ranked reason codes.
+type result struct {
+	y       value
+	reasons []string
+}
+
+func (ev *evaluator) regression(rm node) result {
+	t := ev.t
+	if attr(rm, "normalizationMethod") != "logit" || attr(rm, "functionName") != "classification" {
+		t.Fatalf("model attributes %v", rm.Attrs)
+	}
+	tables := rm.kids("RegressionTable")
+	if len(tables) != 2 || attr(tables[0], "targetCategory") != "1" || attr(tables[1], "targetCategory") != "0" ||
+		mustFloat(t, attr(tables[1], "intercept")) != 0 || len(tables[1].Kids) != 0 {
+		t.Fatalf("regression tables %+v", tables)
+	}
+	y := mustFloat(t, attr(tables[0], "intercept"))
+	for _, p := range tables[0].kids("NumericPredictor") {
+		x := ev.fields[attr(p, "name")]
+		if x.missing {
+			return result{y: missing}
+		}
+		y += mustFloat(t, attr(p, "coefficient")) * x.num
+	}
+	return result{y: numv(y)}
 }

@@ -7,8 +7,26 @@
 //
 //   - logistic regression (Model.Linear): a RegressionModel with functionName "classification"
 //     and normalizationMethod "logit", one RegressionTable for the target category "1" and an
-//     empty one for "0";
-//   - other families (scorecards, tree ensembles) give ErrFamily until their writers exist.
+//     empty one for "0"; outputs probability_default and, with Points, score;
+//   - scorecard (Model.Scorecard, package modeling/scorecard): a Scorecard with functionName
+//     "regression" whose Characteristics are the scorecard's, one Attribute per bin with the bin's
+//     points as partialScore, the missing bin first (SimplePredicate isMissing), then the regular
+//     bins as lessOrEqual / greaterThan predicates on the bin edges. Its predicted value is the
+//     score (the sum of the points, output score); probability_default is 1/(1 + exp((score −
+//     Offset)/Factor)). With Model.ReasonCodes = n it outputs reason_code_1…n (feature
+//     "reasonCode"): useReasonCodes "true", reasonCodeAlgorithm "pointsBelow", every Attribute's
+//     reasonCode is ReasonCode(feature, bin label), and each Characteristic's baselineScore is its
+//     best attribute's points less a margin δ common to all characteristics (half the smallest gap
+//     between a characteristic's best and next-best points; baselineMethod "other"). So a bin's
+//     difference is its shortfall against the characteristic's best bin less δ: the best bin's is
+//     negative and never a reason (evaluators drop negative differences), every other bin ranks by
+//     its shortfall, as modeling/scorecard's ReasonCodes ranks them;
+//   - gradient-boosted trees (Model.Trees, package modeling/gbdt): a MiningModel with
+//     functionName "regression" and Segmentation multipleModelMethod "sum": a one-node TreeModel
+//     holding the base score, then one TreeModel per tree (missingValueStrategy "defaultChild",
+//     each split's defaultChild the side missing values take; children lessOrEqual / greaterThan
+//     the threshold). The sum is the log-odds (output log_odds_default); probability_default is
+//     1/(1 + exp(−log-odds)) and, with Points, score.
 //
 // The transforms become DerivedFields in the model's LocalTransformations, one per step, so the
 // exported file scores raw input values exactly as the enclave does:
@@ -39,6 +57,8 @@ import (
 	"strconv"
 
 	"insitu/modeling/features"
+	"insitu/modeling/gbdt"
+	"insitu/modeling/scorecard"
 )
 
 // Namespace and Version are the PMML schema the writer follows.
@@ -53,8 +73,16 @@ const (
 	OutputProbability = "probability_default"
 	// OutputScore is the points score (Points), when the model has a scaling.
 	OutputScore = "score"
-	// Target is the name of the target field.
+	// Target is the name of the target field of a logistic regression.
 	Target = "default"
+	// TargetPoints is the target field of a scorecard: its points.
+	TargetPoints = "points"
+	// TargetLogOdds is the target field of a tree ensemble: the log-odds of default.
+	TargetLogOdds = "log_odds"
+	// OutputLogOdds is a tree ensemble's predicted value, the log-odds of default.
+	OutputLogOdds = "log_odds_default"
+	// OutputReasonCode is the prefix of a scorecard's reason-code outputs: reason_code_1, ….
+	OutputReasonCode = "reason_code_"
 )
 
 var (
@@ -64,7 +92,8 @@ var (
 	ErrModel = errors.New("invalid model")
 )
 
-// Model is what Marshal writes: a name, the transforms and exactly one family's parameters.
+// Model is what Marshal writes: a name, the transforms and exactly one family's parameters (Linear,
+// Scorecard or Trees).
 type Model struct {
 	// Name is the model's name (the registry's "<id> v<version>").
 	Name string
@@ -76,7 +105,15 @@ type Model struct {
 	Transforms *features.Fitted
 	// Linear is a logistic regression over the features.
 	Linear *Linear
-	// Points, when set, adds the points score output.
+	// Scorecard is a points table over the features: every characteristic names a feature (an
+	// output of the transforms), each at most once, in the transforms' order.
+	Scorecard *scorecard.Scorecard
+	// ReasonCodes is the number of a scorecard's reason-code outputs (0: none).
+	ReasonCodes int
+	// Trees is a tree ensemble over the features: its FeatureNames are the transforms' outputs.
+	Trees *gbdt.Model
+	// Points, when set, adds the points score output of a logistic regression or tree ensemble (a
+	// scorecard's score is its points).
 	Points *Points
 }
 
@@ -120,17 +157,18 @@ func Marshal(m *Model) ([]byte, error) {
 	if m == nil || m.Transforms == nil {
 		return nil, fmt.Errorf("%w: no transforms", ErrModel)
 	}
-	if m.Linear == nil {
-		return nil, ErrFamily
-	}
 	names := m.Transforms.Names()
-	if len(m.Linear.Weights) != len(names) {
-		return nil, fmt.Errorf("%w: %d weights for %d features", ErrModel, len(m.Linear.Weights), len(names))
-	}
-	for _, v := range append([]float64{m.Linear.Intercept}, m.Linear.Weights...) {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("%w: a weight is not finite", ErrModel)
+	families := 0
+	for _, set := range []bool{m.Linear != nil, m.Scorecard != nil, m.Trees != nil} {
+		if set {
+			families++
 		}
+	}
+	switch {
+	case families == 0:
+		return nil, ErrFamily
+	case families > 1:
+		return nil, fmt.Errorf("%w: parameters of more than one family", ErrModel)
 	}
 	if m.Points != nil {
 		if err := m.Points.Check(); err != nil {
@@ -141,6 +179,27 @@ func Marshal(m *Model) ([]byte, error) {
 	derived, outputs, err := w.transforms()
 	if err != nil {
 		return nil, err
+	}
+	var model *element
+	var target *element
+	switch {
+	case m.Linear != nil:
+		if err := checkLinear(m.Linear, len(names)); err != nil {
+			return nil, err
+		}
+		target = el("DataField", "name", Target, "optype", "categorical", "dataType", "integer").add(
+			el("Value", "value", "0"), el("Value", "value", "1"))
+		model = linearModel(m, w, derived, outputs)
+	case m.Scorecard != nil:
+		if model, err = scorecardModel(m, w, derived, outputs, names); err != nil {
+			return nil, err
+		}
+		target = el("DataField", "name", TargetPoints, "optype", "continuous", "dataType", "double")
+	default:
+		if model, err = treesModel(m, w, derived, outputs, names); err != nil {
+			return nil, err
+		}
+		target = el("DataField", "name", TargetLogOdds, "optype", "continuous", "dataType", "double")
 	}
 
 	root := el("PMML", "xmlns", Namespace, "version", Version)
@@ -153,38 +212,8 @@ func Marshal(m *Model) ([]byte, error) {
 	for _, in := range w.inputs {
 		dd.add(dataField(in))
 	}
-	dd.add(el("DataField", "name", Target, "optype", "categorical", "dataType", "integer").add(
-		el("Value", "value", "0"), el("Value", "value", "1")))
-	root.add(dd)
-
-	rm := el("RegressionModel", "modelName", m.Name, "functionName", "classification",
-		"algorithmName", "logisticRegression", "normalizationMethod", "logit")
-	ms := el("MiningSchema")
-	for _, in := range w.inputs {
-		ms.add(el("MiningField", "name", in.Column, "usageType", "active", "invalidValueTreatment", "asIs"))
-	}
-	ms.add(el("MiningField", "name", Target, "usageType", "target"))
-	rm.add(ms)
-	out := el("Output").add(el("OutputField", "name", OutputProbability, "optype", "continuous", "dataType", "double",
-		"feature", "probability", "value", "1"))
-	if p := m.Points; p != nil {
-		// round(base + pdo/ln2 · (ln((1 − p)/p) − ln odds))
-		prob := el("FieldRef", "field", OutputProbability)
-		logOdds := apply("ln", apply("/", apply("-", constant(1), prob), prob))
-		expr := apply("round", apply("+", constant(p.Base),
-			apply("*", constant(p.PDO/math.Ln2), apply("-", logOdds, constant(math.Log(p.Odds))))))
-		out.add(el("OutputField", "name", OutputScore, "optype", "continuous", "dataType", "double",
-			"feature", "transformedValue").add(expr))
-	}
-	rm.add(out)
-	lt := el("LocalTransformations").add(derived...)
-	rm.add(lt)
-	tbl := el("RegressionTable", "intercept", num(m.Linear.Intercept), "targetCategory", "1")
-	for j, wt := range m.Linear.Weights {
-		tbl.add(el("NumericPredictor", "name", outputs[j], "coefficient", num(wt)))
-	}
-	rm.add(tbl, el("RegressionTable", "intercept", "0", "targetCategory", "0"))
-	root.add(rm)
+	dd.add(target)
+	root.add(dd, model)
 
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
@@ -198,6 +227,57 @@ func Marshal(m *Model) ([]byte, error) {
 	}
 	buf.WriteByte('\n')
 	return buf.Bytes(), nil
+}
+
+func checkLinear(l *Linear, features int) error {
+	if len(l.Weights) != features {
+		return fmt.Errorf("%w: %d weights for %d features", ErrModel, len(l.Weights), features)
+	}
+	for _, v := range append([]float64{l.Intercept}, l.Weights...) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%w: a weight is not finite", ErrModel)
+		}
+	}
+	return nil
+}
+
+// miningSchema lists the input columns as active fields and the target.
+func miningSchema(w *writer, target string) *element {
+	ms := el("MiningSchema")
+	for _, in := range w.inputs {
+		ms.add(el("MiningField", "name", in.Column, "usageType", "active", "invalidValueTreatment", "asIs"))
+	}
+	return ms.add(el("MiningField", "name", target, "usageType", "target"))
+}
+
+// pointsOutput is the score output of a probability field: round(base + pdo/ln2 · (ln((1 − p)/p) −
+// ln odds)).
+func pointsOutput(p *Points, probField string) *element {
+	prob := el("FieldRef", "field", probField)
+	logOdds := apply("ln", apply("/", apply("-", constant(1), prob), prob))
+	expr := apply("round", apply("+", constant(p.Base),
+		apply("*", constant(p.PDO/math.Ln2), apply("-", logOdds, constant(math.Log(p.Odds))))))
+	return el("OutputField", "name", OutputScore, "optype", "continuous", "dataType", "double",
+		"feature", "transformedValue").add(expr)
+}
+
+// linearModel writes a logistic regression as a RegressionModel.
+func linearModel(m *Model, w *writer, derived []*element, outputs []string) *element {
+	rm := el("RegressionModel", "modelName", m.Name, "functionName", "classification",
+		"algorithmName", "logisticRegression", "normalizationMethod", "logit")
+	rm.add(miningSchema(w, Target))
+	out := el("Output").add(el("OutputField", "name", OutputProbability, "optype", "continuous", "dataType", "double",
+		"feature", "probability", "value", "1"))
+	if m.Points != nil {
+		out.add(pointsOutput(m.Points, OutputProbability))
+	}
+	rm.add(out)
+	rm.add(el("LocalTransformations").add(derived...))
+	tbl := el("RegressionTable", "intercept", num(m.Linear.Intercept), "targetCategory", "1")
+	for j, wt := range m.Linear.Weights {
+		tbl.add(el("NumericPredictor", "name", outputs[j], "coefficient", num(wt)))
+	}
+	return rm.add(tbl, el("RegressionTable", "intercept", "0", "targetCategory", "0"))
 }
 
 func dataField(c features.FittedColumn) *element {

@@ -27,6 +27,12 @@ func el(name string, kv ...string) *element {
 	return e
 }
 
+// set adds attributes given as name, value pairs.
+func (e *element) set(kv ...string) *element {
+	e.attrs = append(e.attrs, el(e.name, kv...).attrs...)
+	return e
+}
+
 func (e *element) add(kids ...*element) *element {
 	e.kids = append(e.kids, kids...)
 	return e
