@@ -182,6 +182,9 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 		if m.Epsilon == nil {
 			return fail("an aggregate job needs epsilon in its manifest: the privacy budget it may spend")
 		}
+		if err := e.Privacy.CheckFits(ctx, id, m.Bank, c.Dataset.Name, *m.Epsilon); err != nil {
+			return fail("the job's privacy budget: " + err.Error())
+		}
 		svc, err := aggregate.NewService(ctx, aggregate.Config{Ledger: e.Privacy, Job: id, Bank: m.Bank, Dataset: c.Dataset.Name,
 			Epsilon: *m.Epsilon, Label: runner.LabelColumn,
 			Cohort: aggregate.Cohort{Features: c.Features, Bounds: c.Bounds, X: ColumnMajor(c.XTrain), Y: c.YTrain}})

@@ -25,7 +25,7 @@ import (
 	"insitu/plugins/sdk"
 )
 
-// binDir holds the reference plugin, built once per test binary when the tests run as root on Linux.
+// binDir holds the reference plugins, built once per test binary when the tests run as root on Linux.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 			if err != nil {
 				goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 			}
-			cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/logreg", "insitu/plugins/helr", "insitu/plugins/testdata/smuggler")
+			cmd := exec.Command(goTool, "build", "-o", binDir+"/", "insitu/plugins/logreg", "insitu/plugins/helr", "insitu/plugins/testdata/smuggler",
+				"insitu/plugins/logagg", "insitu/plugins/scorecard", "insitu/plugins/gbdt")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "go build the reference plugin: %v\n%s", err, out)

@@ -31,8 +31,8 @@ type Review struct {
 
 // ReviewPrivacy is an aggregate-mode job's impact on its bank's privacy budget on the dataset: the
 // ε the manifest requests, what the bank's jobs spent so far and what remains, at δ. Fits says
-// whether the request fits in what remains (in ρ, where spends add up); a job that does not fit runs
-// until the bank's budget refuses its queries.
+// whether the request fits in what remains (in ρ, where spends add up); a job that does not fit is
+// refused when it would run (aggregate.Ledger.CheckFits).
 type ReviewPrivacy struct {
 	Requested float64 `json:"epsilon_requested"`
 	Total     float64 `json:"epsilon_total"`

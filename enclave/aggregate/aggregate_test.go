@@ -369,3 +369,36 @@ func TestMalformedQueriesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFits: a job whose ε does not fit in what remains of its bank's total is refused before it
+// starts, with the bank's spend and what remains; one that fits, or one that spent part of its own
+// budget already, is not.
+func TestCheckFits(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	if err := l.SetBudget(ctx, "steward-1", "bank-a", "ds", 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CheckFits(ctx, "job-1", "bank-a", "ds", 8); err != nil {
+		t.Fatalf("the first job of ε 8 in a total of 10: %v", err)
+	}
+	if _, err := l.Spend(ctx, Charge{Job: "job-1", Bank: "bank-a", Dataset: "ds", JobEpsilon: 8, Query: "histogram", Rho: sdk.EpsilonToRho(8, DefaultDelta) / 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CheckFits(ctx, "job-1", "bank-a", "ds", 8); err != nil {
+		t.Fatalf("job-1 with half its budget spent: %v", err)
+	}
+	err := l.CheckFits(ctx, "job-2", "bank-a", "ds", 8)
+	var be *BudgetError
+	if !errors.As(err, &be) || !be.Start || be.Which != "bank" || !errors.Is(err, ErrBudget) {
+		t.Fatalf("job-2: %v", err)
+	}
+	for _, want := range []string{"job job-2", "bank bank-a on dataset ds", "has spent ρ=0.52", "remaining ρ=", "smaller epsilon"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+	if err := l.CheckFits(ctx, "job-3", "bank-a", "ds", 1); err != nil {
+		t.Fatalf("a job of ε 1: %v", err)
+	}
+}

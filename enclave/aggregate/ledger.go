@@ -40,12 +40,16 @@ var (
 	ErrSetting = errors.New("invalid privacy setting")
 )
 
-// BudgetError says why a query was refused: what it asked for, and what the job and the bank have
-// spent and have left, in ρ (zCDP) and in ε at the ledger's δ. It holds no data-dependent value.
+// BudgetError says why a query, or a job before its first query (CheckFits), was refused: what it
+// asked for, and what the job and the bank have spent and have left, in ρ (zCDP) and in ε at the
+// ledger's δ. It holds no data-dependent value.
 type BudgetError struct {
 	Job, Bank, Dataset string
-	// Requested is the query's ρ.
+	// Requested is the query's ρ; with Start, what is left of the job's own budget.
 	Requested float64
+	// Start is set when the job was refused before it ran: its manifest's ε does not fit in what
+	// remains of the bank's total on the dataset.
+	Start bool
 	// Which budget refused it: "job" (the manifest's ε) or "bank" (the bank's total on the dataset).
 	Which string
 	// JobSpent and JobLimit are the job's spend and budget in ρ; BankSpent and BankLimit the bank's
@@ -61,6 +65,10 @@ func (e *BudgetError) Error() string {
 	if e.Which == "bank" {
 		spent, limit = e.BankSpent, e.BankLimit
 		what = fmt.Sprintf("bank %s on dataset %s (all jobs)", e.Bank, e.Dataset)
+	}
+	if e.Start {
+		return fmt.Sprintf("aggregate: %v: job %s may spend ρ=%.6g (its manifest's ε) and %s has spent ρ=%.6g (ε=%.4g) of its ε budget %.4g at δ=%g, remaining ρ=%.6g (ε=%.4g): submit the job with a smaller epsilon, or a steward must raise the budget (insitu budget set)",
+			ErrBudget, e.Job, e.Requested, what, spent, eps(spent), eps(limit), e.Delta, math.Max(limit-spent, 0), math.Max(eps(limit)-eps(spent), 0))
 	}
 	return fmt.Sprintf("aggregate: %v: a query of ρ=%.6g would take %s past its budget: spent ρ=%.6g (ε=%.4g), remaining ρ=%.6g (ε budget %.4g at δ=%g): ask for less ρ, or a steward must raise the budget",
 		ErrBudget, e.Requested, what, spent, eps(spent), math.Max(limit-spent, 0), eps(limit), e.Delta)
@@ -355,6 +363,27 @@ func (l *Ledger) Spend(ctx context.Context, c Charge) (jobSpent float64, err err
 		return nil
 	})
 	return jobSpent, err
+}
+
+// CheckFits returns a *BudgetError (Start set) when what job may still spend of its budget epsilon
+// (its manifest's ε, less what it spent already) is more than what remains of bank's total on
+// dataset, and nil when it fits. The executor calls it before a job runs, so that a job approved
+// for ε either gets all of it or does not start.
+func (l *Ledger) CheckFits(ctx context.Context, job, bank, dataset string, epsilon float64) error {
+	a, err := l.Account(ctx, bank, dataset)
+	if err != nil {
+		return err
+	}
+	spent, err := l.JobSpent(ctx, job)
+	if err != nil {
+		return err
+	}
+	limit := sdk.EpsilonToRho(epsilon, a.Delta)
+	if need := limit - spent; need > a.RhoLeft()*(1+1e-9) {
+		return &BudgetError{Job: job, Bank: bank, Dataset: dataset, Requested: need, Which: "bank", Start: true,
+			JobSpent: spent, JobLimit: limit, BankSpent: a.RhoSpent, BankLimit: a.Rho, Delta: a.Delta}
+	}
+	return nil
 }
 
 // RecordJob appends the audit record of job id's spend: its queries, ρ and (ε, δ). Call it once

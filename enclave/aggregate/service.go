@@ -89,7 +89,8 @@ type Service struct {
 var _ sdk.AggregateClient = (*Service)(nil)
 
 // NewService checks the configuration and the cohort's shape, reads the threshold and δ from the
-// ledger, and returns the job's service.
+// ledger, and returns the job's service. Call Ledger.CheckFits first to refuse a job whose budget
+// does not fit in what remains of its bank's.
 func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	c := &cfg.Cohort
 	if cfg.Ledger == nil || cfg.Job == "" || cfg.Bank == "" || cfg.Dataset == "" {

@@ -31,8 +31,9 @@ func Grid() []float64 {
 
 // QuantileEdges returns at most bins−1 edges splitting the counts of h (one label row or two, added;
 // negative noisy counts count as 0) into bins of about equal frequency, each edge interpolated
-// linearly inside the grid cell where its quantile falls. A cell that holds a single value (an
-// integer feature's) gives at most one edge, its upper grid edge.
+// linearly inside the grid cell where its quantile falls. Where one heavy cell (a value most rows
+// share, such as a count's 0) swallows many quantiles, the tail after it is kept apart too: every
+// grid edge with at least total/(4·bins) rows on either side since the last edge is an edge.
 func QuantileEdges(h sdk.FeatureHistogram, bins int) []float64 {
 	k := len(h.Edges)
 	counts := make([]float64, k+1)
@@ -72,8 +73,36 @@ func QuantileEdges(h sdk.FeatureHistogram, bins int) []float64 {
 		}
 		out = append(out, e)
 	}
+	// A heavy cell (a value that most rows share, such as 0 of a count) swallows many quantiles and
+	// leaves the tail in few bins; where the tail has mass, its grid edges are kept too: every grid
+	// edge with at least total/(4·bins) rows on either side since the last edge kept.
+	minMass := total / float64(4*bins)
+	var extra []float64
+	acc, after := 0.0, total
+	for j := 0; j < k; j++ {
+		acc += counts[j]
+		after -= counts[j]
+		if acc >= minMass && after >= minMass && !slices.Contains(out, h.Edges[j]) {
+			extra = append(extra, h.Edges[j])
+			acc = 0
+		}
+		if slices.Contains(out, h.Edges[j]) || (j+1 < k && nextQuantileIn(out, h.Edges[j], h.Edges[j+1])) {
+			acc = 0
+		}
+	}
+	out = append(out, extra...)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// nextQuantileIn reports whether an edge of out lies in (lo, hi).
+func nextQuantileIn(out []float64, lo, hi float64) bool {
+	for _, e := range out {
+		if e > lo && e < hi {
+			return true
+		}
+	}
+	return false
 }
 
 // FineEdges asks one histogram of the features over Grid, spending rho, and returns edges of about

@@ -3,15 +3,20 @@
 // service, thresholded and noised under the job's privacy budget:
 //
 //  1. fine edges: one histogram of every feature over a fixed grid, turned into edges of about equal
-//     frequency (plugins/internal/aggplan; EdgeShare of the budget);
-//  2. fine histograms per label at those edges (HistShare), binned with modeling/binning (monotone
-//     WoE or ChiMerge), so coarse bins use only fine edges the enclave answered;
+//     frequency, with the grid edges of a heavy value's tail kept too (plugins/internal/aggplan;
+//     EdgeShare of the budget);
+//  2. fine histograms per label at those edges (HistShare), binned with modeling/binning (ChiMerge
+//     by default, or monotone WoE; bins of at least MinBinShare of the rows), so coarse bins use
+//     only fine edges the enclave answered;
 //  3. features kept by information value (MinIV, at most MaxFeatures);
-//  4. logistic regression on their WoE by damped Newton steps: each step asks the service for the
-//     per-bin sums of the log-loss gradient and Hessian at the current scorecard (TreeHistograms at
-//     the root, the scorecard written as a one-tree-per-feature ensemble), which give the exact
-//     gradient and the Hessian's diagonal and intercept row; the step solves that system and is
-//     halved whenever the noisy gradient grows (the rest of the budget, evenly per step).
+//  4. one count table per pair of kept features at their coarse bins (CorrShare), which give the
+//     correlation of their weights of evidence;
+//  5. logistic regression on their WoE by Newton steps (the rest of the budget, evenly per step):
+//     each step asks the service for the per-bin sums of the log-loss gradient and Hessian at the
+//     current scorecard (TreeHistograms at the root, the scorecard written as a one-tree-per-feature
+//     ensemble), which give the gradient, the Hessian's diagonal and its intercept row; the
+//     correlation of step 4 gives its cross terms. A secant line search on the directional
+//     derivative along the previous step, free of queries, pulls an overshooting step back.
 //
 // The output is the scorecard as the output gate reads it: Output.Trees holds one tree per kept
 // feature, splitting only on it at the coarse edges (x < t with t the float just above the edge)
@@ -42,10 +47,14 @@ const Version = "1.0.0"
 
 // Hyperparameters are the job's settings, a JSON object such as {"method": "monotone_woe"}.
 type Hyperparameters struct {
-	// Method is the binning method: monotone_woe (default) or chimerge.
+	// Method is the binning method: chimerge (default) or monotone_woe.
 	Method binning.Method `json:"method"`
 	// MaxBins bounds the coarse bins of a feature (default 10).
 	MaxBins int `json:"max_bins"`
+	// MinBinShare: a coarse bin holds at least this share of the rows (binning's MinBinShare); 0,
+	// the default, means the larger of 1 % and 250 rows, so that a small cohort's bins keep enough
+	// rows for a stable bad rate.
+	MinBinShare float64 `json:"min_bin_share"`
 	// FineBins is the number of fine bins per feature (default 64).
 	FineBins int `json:"fine_bins"`
 	// MinIV drops features whose information value is below it (default 0.02).
@@ -56,24 +65,29 @@ type Hyperparameters struct {
 	Lambda float64 `json:"lambda"`
 	// Steps is the number of Newton steps (default 8).
 	Steps int `json:"steps"`
+	// MaxStep bounds how far one Newton step moves any coefficient (default 1).
+	MaxStep float64 `json:"max_step"`
 	// EdgeShare and HistShare are the shares of the budget spent on the edges and on the fine
 	// histograms (defaults 0.1 and 0.4); the rest goes to the Newton steps.
 	EdgeShare float64 `json:"edge_share"`
 	HistShare float64 `json:"hist_share"`
+	// CorrShare is the share spent on the pairwise count tables the Newton steps' cross terms come
+	// from (default 0.1).
+	CorrShare float64 `json:"corr_share"`
 }
 
 // DefaultHyperparameters returns the defaults.
 func DefaultHyperparameters() Hyperparameters {
-	return Hyperparameters{Method: binning.MonotoneWoE, MaxBins: 10, FineBins: 64, MinIV: 0.02, MaxFeatures: 12, Lambda: 1, Steps: 8,
-		EdgeShare: 0.1, HistShare: 0.4}
+	return Hyperparameters{Method: binning.ChiMerge, MaxBins: 10, FineBins: 64, MinIV: 0.02, MaxFeatures: 12, Lambda: 1, Steps: 8, MaxStep: 1,
+		EdgeShare: 0.1, HistShare: 0.4, CorrShare: 0.1}
 }
 
 func (h Hyperparameters) check() error {
 	ok := (h.Method == binning.MonotoneWoE || h.Method == binning.ChiMerge) && h.MaxBins >= 2 && h.MaxBins <= 64 &&
-		h.FineBins >= 2 && h.FineBins <= 256 && h.MinIV >= 0 && h.MaxFeatures >= 1 && h.Lambda >= 0 && h.Steps >= 1 && h.Steps <= 100 &&
-		h.EdgeShare > 0 && h.HistShare > 0 && h.EdgeShare+h.HistShare < 1
+		h.FineBins >= 2 && h.FineBins <= 256 && h.MinBinShare >= 0 && h.MinBinShare < 0.5 && h.MinIV >= 0 && h.MaxFeatures >= 1 && h.Lambda >= 0 && h.Steps >= 1 && h.Steps <= 100 && h.MaxStep > 0 &&
+		h.EdgeShare > 0 && h.HistShare > 0 && h.CorrShare > 0 && h.EdgeShare+h.HistShare+h.CorrShare < 1
 	if !ok {
-		return &sdk.Error{Err: sdk.ErrHyperparameter, Detail: fmt.Sprintf("%+v: need method monotone_woe or chimerge, 2 <= max_bins <= 64, 2 <= fine_bins <= 256, min_iv >= 0, max_features >= 1, lambda >= 0, 1 <= steps <= 100, edge_share, hist_share > 0 with a sum below 1", h)}
+		return &sdk.Error{Err: sdk.ErrHyperparameter, Detail: fmt.Sprintf("%+v: need method monotone_woe or chimerge, 2 <= max_bins <= 64, 2 <= fine_bins <= 256, 0 <= min_bin_share < 0.5, min_iv >= 0, max_features >= 1, lambda >= 0, 1 <= steps <= 100, max_step > 0, edge_share, hist_share, corr_share > 0 with a sum below 1", h)}
 	}
 	return nil
 }
@@ -159,7 +173,17 @@ func Fit(ctx context.Context, c sdk.AggregateClient, features []string, hp Hyper
 		k := len(h.Edges)
 		bh := &binning.Hist{Feature: features[i], Edges: h.Edges, Good: h.Counts[0][:k+1], Bad: h.Counts[1][:k+1],
 			MissingGood: h.Counts[0][k+1], MissingBad: h.Counts[1][k+1]}
-		bn, err := binning.Fit(bh, binning.Options{Method: hp.Method, MaxBins: hp.MaxBins})
+		share := hp.MinBinShare
+		if share == 0 {
+			var n float64
+			for _, row := range h.Counts {
+				for _, c := range row {
+					n += math.Max(c, 0)
+				}
+			}
+			share = math.Min(0.25, math.Max(0.01, 250/math.Max(n, 1)))
+		}
+		bn, err := binning.Fit(bh, binning.Options{Method: hp.Method, MaxBins: hp.MaxBins, MinBinShare: share})
 		if err != nil || len(bn.Edges) == 0 || bn.IV < hp.MinIV {
 			continue // a feature the noisy histogram cannot bin, or too weak, is left out
 		}
@@ -175,7 +199,16 @@ func Fit(ctx context.Context, c sdk.AggregateClient, features []string, hp Hyper
 	for _, cd := range cands {
 		fit.Bins, fit.Features = append(fit.Bins, cd.b), append(fit.Features, cd.f)
 	}
-	if err := fit.newton(ctx, c, features, hp, rho*(1-hp.EdgeShare-hp.HistShare)/float64(hp.Steps)); err != nil {
+	names := make([]string, len(fit.Bins))
+	for j := range fit.Bins {
+		names[j] = features[fit.Features[j]]
+	}
+	R, err := fit.correlation(ctx, c, names, rho*hp.CorrShare)
+	if err != nil {
+		return nil, fmt.Errorf("scorecard: correlation: %w", err)
+	}
+	fit.start()
+	if err := fit.newton(ctx, c, features, hp, R, rho*(1-hp.EdgeShare-hp.HistShare-hp.CorrShare)/float64(hp.Steps)); err != nil {
 		return nil, err
 	}
 	if b, err = c.Budget(ctx); err != nil {
@@ -183,6 +216,37 @@ func Fit(ctx context.Context, c sdk.AggregateClient, features []string, hp Hyper
 	}
 	fit.EpsilonSpent = b.EpsilonSpent
 	return fit, nil
+}
+
+// woeVar is the variance of characteristic j's WoE over its binning's (noisy) counts.
+func (f *Fitted) woeVar(j int) float64 {
+	bn := f.Bins[j]
+	var n, m, s float64
+	for b := range bn.NumBins() {
+		c, w := math.Max(bn.Bin(b).Good+bn.Bin(b).Bad, 0), bn.Bin(b).WoE
+		n, m, s = n+c, m+c*w, s+c*w*w
+	}
+	if n <= 0 {
+		return 0
+	}
+	m /= n
+	return math.Max(s/n-m*m, 0)
+}
+
+// start sets the Newton steps' starting point: every coefficient −1/√k on WoE = ln(%good/%bad),
+// and the intercept the log-odds of a bad in the first characteristic's histogram.
+func (f *Fitted) start() {
+	k := len(f.Bins)
+	var good, bad float64
+	bn := f.Bins[0]
+	for i := range bn.NumBins() {
+		good, bad = good+bn.Bin(i).Good, bad+bn.Bin(i).Bad
+	}
+	f.Coef = make([]float64, k)
+	for j := range f.Coef {
+		f.Coef[j] = -1 / math.Sqrt(float64(k))
+	}
+	f.Intercept = math.Log(math.Max(bad, 1) / math.Max(good, 1))
 }
 
 func cmpF(a, b float64) int {
@@ -195,31 +259,104 @@ func cmpF(a, b float64) int {
 	return 0
 }
 
-// newton runs the damped Newton steps, each from one root TreeHistograms answer.
-func (f *Fitted) newton(ctx context.Context, c sdk.AggregateClient, features []string, hp Hyperparameters, rho float64) error {
+// correlation returns the correlation matrix of the kept features' weights of evidence over the
+// cohort, from one noisy count table per pair of features (rho spread evenly over the pairs): the
+// cross terms of the Newton steps' Hessian, which the per-bin gradient sums do not give. It is made
+// positive definite and shrunk a little towards the identity, so that noise never makes a step
+// unbounded.
+func (f *Fitted) correlation(ctx context.Context, c sdk.AggregateClient, names []string, rho float64) (*mat.SymDense, error) {
 	k := len(f.Bins)
-	// Start from naive Bayes: every coefficient −1 on WoE = ln(%good/%bad), the intercept the
-	// log-odds of a bad.
-	var good, bad float64
-	for _, bn := range f.Bins[:1] {
-		for i := range bn.NumBins() {
-			good, bad = good+bn.Bin(i).Good, bad+bn.Bin(i).Bad
+	R := mat.NewSymDense(k, nil)
+	for j := range k {
+		R.SetSym(j, j, 1)
+	}
+	pairs := k * (k - 1) / 2
+	if pairs == 0 {
+		return R, nil
+	}
+	for a := range k {
+		for b := a + 1; b < k; b++ {
+			ans, err := c.Query(ctx, sdk.AggregateQuery{Statistic: sdk.StatCount, Rho: rho / float64(pairs),
+				GroupBy: []sdk.Bins{{Column: names[a], Edges: f.Bins[a].Edges}, {Column: names[b], Edges: f.Bins[b].Edges}}})
+			if err != nil {
+				return nil, err
+			}
+			var n, ma, mb, saa, sbb, sab float64
+			for _, cell := range ans.Cells {
+				if cell.Suppressed || len(cell.Bins) != 2 || !(cell.Value > 0) {
+					continue
+				}
+				wa, wb := f.Bins[a].Bin(cell.Bins[0]).WoE, f.Bins[b].Bin(cell.Bins[1]).WoE
+				v := cell.Value
+				n, ma, mb = n+v, ma+v*wa, mb+v*wb
+				saa, sbb, sab = saa+v*wa*wa, sbb+v*wb*wb, sab+v*wa*wb
+			}
+			if n <= 0 {
+				continue
+			}
+			ma, mb = ma/n, mb/n
+			va, vb := saa/n-ma*ma, sbb/n-mb*mb
+			if va <= 0 || vb <= 0 {
+				continue
+			}
+			r := (sab/n - ma*mb) / math.Sqrt(va*vb)
+			R.SetSym(a, b, math.Max(-0.99, math.Min(0.99, r)))
 		}
 	}
-	f.Coef = make([]float64, k)
-	for j := range f.Coef {
-		f.Coef[j] = -1 / math.Sqrt(float64(k))
+	// Positive definite: eigenvalues at least 0.02, back to a unit diagonal, 5 % towards I.
+	var eig mat.EigenSym
+	if !eig.Factorize(R, true) {
+		return nil, fmt.Errorf("scorecard: the correlation matrix does not factorise")
 	}
-	f.Intercept = math.Log(math.Max(bad, 1) / math.Max(good, 1))
+	vals := eig.Values(nil)
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	for i := range vals {
+		vals[i] = math.Max(vals[i], 0.02)
+	}
+	P := mat.NewSymDense(k, nil)
+	for a := range k {
+		for b := a; b < k; b++ {
+			var v float64
+			for i, l := range vals {
+				v += vecs.At(a, i) * l * vecs.At(b, i)
+			}
+			P.SetSym(a, b, v)
+		}
+	}
+	for a := range k {
+		for b := a; b < k; b++ {
+			v := P.At(a, b) / math.Sqrt(P.At(a, a)*P.At(b, b))
+			if a == b {
+				v = 1
+			} else {
+				v *= 0.95
+			}
+			R.SetSym(a, b, v)
+		}
+	}
+	return R, nil
+}
+
+// newton runs the Newton steps, each from one root TreeHistograms answer: the per-bin sums of the
+// log-loss gradient and Hessian at the current scorecard give the gradient, the Hessian's diagonal
+// and its intercept row; the cross terms come from the weights of evidence's correlation R (the
+// Hessian's centred part D^½·R·D^½, so the matrix is positive definite by construction). A secant
+// line search on the gradient along the last step costs no query: when the new gradient says the
+// step overshot, the scorecard moves back to where the directional derivative is zero, and the
+// gradient there is interpolated.
+func (f *Fitted) newton(ctx context.Context, c sdk.AggregateClient, features []string, hp Hyperparameters, R *mat.SymDense, rho float64) error {
+	k := len(f.Bins)
+	d := k + 1
 	names := make([]string, k)
 	edges := make([][]float64, k)
 	for j, bn := range f.Bins {
 		names[j], edges[j] = features[f.Features[j]], bn.Edges
 	}
-	step := 1.0
-	prevNorm := math.Inf(1)
-	var prevTheta []float64
+	theta := append([]float64{f.Intercept}, f.Coef...)
+	var prevTheta, prevStep, prevGrad []float64
 	for range hp.Steps {
+		f.Intercept, f.Coef = theta[0], theta[1:]
 		model, err := json.Marshal(f.ensemble(names))
 		if err != nil {
 			return err
@@ -229,52 +366,74 @@ func (f *Fitted) newton(ctx context.Context, c sdk.AggregateClient, features []s
 			return fmt.Errorf("scorecard: newton step: %w", err)
 		}
 		h := a.Nodes[0]
-		d := k + 1
 		g := make([]float64, d)
-		H := mat.NewSymDense(d, nil)
+		h0 := make([]float64, d) // Σ h·w_j, the intercept row
+		hd := make([]float64, d) // Σ h·w_j², the diagonal
 		g[0] = h.SumG
-		H.SetSym(0, 0, math.Max(h.SumH, 1))
+		H00 := math.Max(h.SumH, 1)
 		for j, bn := range f.Bins {
-			var gj, hj, h0j float64
 			for b := range bn.NumBins() {
-				w := bn.Bin(b).WoE
-				gj += w * h.G[j][b]
-				hj += w * w * math.Max(h.H[j][b], 0)
-				h0j += w * math.Max(h.H[j][b], 0)
+				w, hb := bn.Bin(b).WoE, math.Max(h.H[j][b], 0)
+				g[j+1] += w * h.G[j][b]
+				h0[j+1] += w * hb
+				hd[j+1] += w * w * hb
 			}
-			g[j+1] = gj + hp.Lambda*f.Coef[j]
-			H.SetSym(j+1, j+1, hj+hp.Lambda+1e-9)
-			H.SetSym(0, j+1, h0j)
+			g[j+1] += hp.Lambda * theta[j+1]
 		}
-		theta := append([]float64{f.Intercept}, f.Coef...)
-		norm := 0.0
-		for _, v := range g {
-			norm += v * v
+		if prevStep != nil {
+			// Secant line search along the last step: φ'(0) = g₀·s, φ'(1) = g₁·s.
+			s0, s1 := mat.Dot(mat.NewVecDense(d, prevGrad), mat.NewVecDense(d, prevStep)), mat.Dot(mat.NewVecDense(d, g), mat.NewVecDense(d, prevStep))
+			if s0 < 0 && s1 > 0 {
+				t := s0 / (s0 - s1)
+				for i := range theta {
+					theta[i] = prevTheta[i] + t*prevStep[i]
+					g[i] = (1-t)*prevGrad[i] + t*g[i]
+				}
+			}
 		}
-		if norm > prevNorm && prevTheta != nil {
-			// The last step made things worse: go back and take half of it.
-			step /= 2
-			theta = prevTheta
-		} else {
-			prevNorm = norm
+		m := make([]float64, d)
+		sd := make([]float64, d)
+		for j := 1; j < d; j++ {
+			// The h-weighted variance of a WoE, floored at a quarter of its variance over the
+			// binning's counts: noise must not make a characteristic look constant.
+			m[j] = h0[j] / H00
+			sd[j] = math.Sqrt(math.Max(hd[j]/H00-m[j]*m[j], math.Max(f.woeVar(j-1)/4, 1e-9)))
+		}
+		H := mat.NewSymDense(d, nil)
+		H.SetSym(0, 0, H00)
+		for i := 1; i < d; i++ {
+			H.SetSym(0, i, h0[i])
+			for j := i; j < d; j++ {
+				H.SetSym(i, j, H00*(R.At(i-1, j-1)*sd[i]*sd[j]+m[i]*m[j]))
+			}
+			H.SetSym(i, i, H.At(i, i)+hp.Lambda+1e-9)
 		}
 		var chol mat.Cholesky
-		if !chol.Factorize(H) {
-			return fmt.Errorf("scorecard: the noisy Hessian is not positive definite")
+		for shift := 0.0; !chol.Factorize(H); {
+			shift = math.Max(2*shift, 1e-9*math.Max(1, mat.Trace(H)))
+			for j := range d {
+				H.SetSym(j, j, H.At(j, j)+shift)
+			}
 		}
 		var dx mat.VecDense
 		if err := chol.SolveVecTo(&dx, mat.NewVecDense(d, g)); err != nil {
 			return err
 		}
-		prevTheta = slices.Clone(theta)
-		// The Hessian's diagonal ignores the features' correlation, which makes full steps too long:
-		// damp them by the number of features' square root.
-		damp := step / math.Sqrt(float64(k))
-		f.Intercept = theta[0] - damp*dx.AtVec(0)
-		for j := range f.Coef {
-			f.Coef[j] = theta[j+1] - damp*dx.AtVec(j+1)
+		// A trust region: no coefficient moves by more than MaxStep in one step (the whole step is
+		// scaled), so that a noisy, flat direction cannot throw the scorecard far away.
+		scale := 1.0
+		for i := 1; i < d; i++ {
+			if a := math.Abs(dx.AtVec(i)); a > hp.MaxStep {
+				scale = math.Min(scale, hp.MaxStep/a)
+			}
+		}
+		prevTheta, prevGrad, prevStep = slices.Clone(theta), g, make([]float64, d)
+		for i := range theta {
+			prevStep[i] = -scale * dx.AtVec(i)
+			theta[i] += prevStep[i]
 		}
 	}
+	f.Intercept, f.Coef = theta[0], theta[1:]
 	return nil
 }
 
