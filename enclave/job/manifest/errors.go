@@ -25,7 +25,7 @@ const (
 	RuleFormat       = "format"        // the format version is not FormatV1
 	RuleName         = "name"          // a party name, dataset name, version or identifier of the wrong shape
 	RulePurpose      = "purpose"       // not one of the purposes of enclave/consent
-	RuleCatalog      = "catalog"       // not an item.field key of the catalog
+	RuleCatalog      = "catalog"       // not an item.field key of the catalog, nor a custom.<key>
 	RuleNotFeature   = "not-feature"   // a catalog field that a model may not use (identifier or free text)
 	RulePersonal     = "personal"      // a personal-information field not marked personal, or a mark on another field
 	RuleSteps        = "steps"         // a transform step that is malformed or does not apply to the field
@@ -37,6 +37,8 @@ const (
 	RuleExpiry       = "expiry"        // not RFC 3339, already past, or too far ahead
 	RuleEpsilon      = "epsilon"       // an aggregate job's epsilon outside (0, MaxEpsilon]
 	RuleSigner       = "signer"        // a signed envelope's signer, signature or manifest bytes are wrong
+	RuleLabels       = "labels"        // both labels and label_column, neither where one is needed, or a bad label column
+	RuleColumn       = "column"        // a custom field that the dataset's column does not allow (CheckCustom)
 )
 
 // Error says what is wrong in a manifest and where: the file, the YAML or JSON line, the path of the

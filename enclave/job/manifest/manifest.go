@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"strings"
+
 	"insitu/enclave/consent"
 	"insitu/modeling/features"
 	"insitu/plugins/sdk"
@@ -72,10 +74,14 @@ type Manifest struct {
 	Plugin string `json:"plugin" yaml:"plugin"`
 	// Outputs are the declared outputs: only these may leave through the output gate. At least one.
 	Outputs Outputs `json:"outputs" yaml:"outputs"`
-	// Labels is the digest of the bank's sealed label file, "sha256:" and 64 hex digits. Required in
-	// he and aggregate modes; optional in plaintext_public mode, where a public or synthetic dataset
-	// may carry its own labels.
+	// Labels is the digest of the bank's sealed label file, "sha256:" and 64 hex digits. A job names
+	// labels or LabelColumn, never both; one of them is required in he and aggregate modes.
 	Labels string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	// LabelColumn names a column of the dataset that holds the outcome (0 or 1; rows where it is
+	// empty are left out), as published benchmark data carries it: "custom.<key>" or an
+	// "item.field" column. It is allowed only on a dataset of class public, which the enclave
+	// checks when the job runs; it may not also be a requested field.
+	LabelColumn string `json:"label_column,omitempty" yaml:"label_column,omitempty"`
 	// Expires is when the request lapses, RFC 3339. At submission it must lie in the future and at
 	// most MaxValidity days ahead (CheckSubmission). Required.
 	Expires string `json:"expires" yaml:"expires"`
@@ -93,10 +99,12 @@ type Dataset struct {
 	Version string `json:"version" yaml:"version"`
 }
 
-// Field is one requested catalog field and its transform.
+// Field is one requested field and its transform.
 type Field struct {
-	// Key is the catalog's "item.field" key, e.g. "tax_arrears_history.arrears_amount_24m". The field
-	// must be a feature (not an identifier or free text).
+	// Key is the catalog's "item.field" key, e.g. "tax_arrears_history.arrears_amount_24m", of a
+	// feature field (not an identifier or free text); or "custom.<key>" (CustomPrefix), a column
+	// that a provider's mapping declared itself, such as the columns of public benchmark data. A
+	// custom field has no catalog type, so it must spell out its steps.
 	Key string `json:"key" yaml:"key"`
 	// Name is the output feature's name (the prefix of one-hot and indicator outputs); default Key.
 	Name string `json:"name,omitempty" yaml:"name,omitempty"`
@@ -109,6 +117,12 @@ type Field struct {
 	// scaled so that its output is bounded.
 	Steps []features.Step `json:"steps,omitempty" yaml:"steps,omitempty"`
 }
+
+// CustomPrefix starts the key of a custom field: a column that is not in the catalog.
+const CustomPrefix = "custom."
+
+// Custom reports whether the field is a custom column rather than a catalog field.
+func (f Field) Custom() bool { return strings.HasPrefix(f.Key, CustomPrefix) }
 
 // ColumnSpec returns the field's transform as modeling/features takes it: the column is the field's
 // key.

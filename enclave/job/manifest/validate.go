@@ -25,6 +25,9 @@ var (
 	identRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 	featureRE = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,127}$`)
 	digestRE  = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`)
+	// columnRE is a dataset column's name: a catalog key item.field or custom.<key>, each part as
+	// connectors/catalog spells keys.
+	columnRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]{0,63}$`)
 )
 
 // Parse reads a manifest from YAML or JSON (a document whose first character is '{' is read as
@@ -119,7 +122,7 @@ func (m *Manifest) validate(cat *catalog.Catalog) error {
 	if m.Plugin, err = checkDigest("plugin", m.Plugin, true); err != nil {
 		return err
 	}
-	if m.Labels, err = checkDigest("labels", m.Labels, m.Mode != sdk.ModePlaintextPublic); err != nil {
+	if err := m.validateLabels(); err != nil {
 		return err
 	}
 	if err := m.validateOutputs(); err != nil {
@@ -183,6 +186,34 @@ func checkDigest(path, s string, required bool) (string, error) {
 		return "", &Error{Path: path, Rule: RuleDigest, Message: err.Error(), Err: err}
 	}
 	return d.String(), nil
+}
+
+// validateLabels checks labels and label_column: at most one, and one in he and aggregate modes.
+func (m *Manifest) validateLabels() error {
+	var err error
+	if m.Labels, err = checkDigest("labels", m.Labels, false); err != nil {
+		return err
+	}
+	if m.LabelColumn == "" {
+		if m.Labels == "" && m.Mode != sdk.ModePlaintextPublic {
+			return errAt("labels", RuleRequired, "missing: name the digest of the bank's sealed labels (sha256: and 64 hex digits), "+
+				"or, on a public dataset that carries its outcome, its column in label_column")
+		}
+		return nil
+	}
+	if m.Labels != "" {
+		return errAt("label_column", RuleLabels, "a job takes its labels from the bank's sealed labels or from a column of the dataset, not both: "+
+			"remove labels or label_column")
+	}
+	if !columnRE.MatchString(m.LabelColumn) {
+		return errAt("label_column", RuleLabels, "%q is not a dataset column: write custom.<key> or item.field", clip(m.LabelColumn))
+	}
+	for i, f := range m.Fields {
+		if f.Key == m.LabelColumn {
+			return errAt("label_column", RuleLabels, "%s is also requested as fields[%d]: the outcome may not be a model input", m.LabelColumn, i)
+		}
+	}
+	return nil
 }
 
 func (m *Manifest) validateDataset() error {
@@ -391,6 +422,9 @@ func (m *Manifest) validateField(cat *catalog.Catalog, f *Field, p string) error
 	if f.Key == "" {
 		return errAt(p+".key", RuleRequired, "missing: give the catalog key item.field")
 	}
+	if f.Custom() {
+		return m.validateCustom(f, p)
+	}
 	item, field, ok := strings.Cut(f.Key, ".")
 	if !ok {
 		return errAt(p+".key", RuleCatalog, "%q is not an item.field key", clip(f.Key))
@@ -409,11 +443,8 @@ func (m *Manifest) validateField(cat *catalog.Catalog, f *Field, p string) error
 	case !personal && f.Personal:
 		return errAt(p+".personal", RulePersonal, "%s is not personal information: remove personal: true", f.Key)
 	}
-	if f.Name == f.Key {
-		f.Name = ""
-	}
-	if f.Name != "" && !featureRE.MatchString(f.Name) {
-		return errAt(p+".name", RuleName, "%q is not a feature name: use lower-case letters, digits, '_' and '.'", clip(f.Name))
+	if err := checkName(f, p); err != nil {
+		return err
 	}
 	if len(f.Steps) == 0 {
 		f.Steps, err = DefaultSteps(cf)
@@ -425,4 +456,14 @@ func (m *Manifest) validateField(cat *catalog.Catalog, f *Field, p string) error
 		return errAt(p+".steps", RuleSize, "%d steps, more than %d", len(f.Steps), MaxSteps)
 	}
 	return checkSteps(f, cf, p, m.Mode == sdk.ModeHE)
+}
+
+func checkName(f *Field, p string) error {
+	if f.Name == f.Key {
+		f.Name = ""
+	}
+	if f.Name != "" && !featureRE.MatchString(f.Name) {
+		return errAt(p+".name", RuleName, "%q is not a feature name: use lower-case letters, digits, '_' and '.'", clip(f.Name))
+	}
+	return nil
 }
