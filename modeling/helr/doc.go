@@ -4,7 +4,8 @@
 // exact optimum of the same objective comes from modeling/logreg.
 //
 // Call DefaultConfig, adjust it (a job's hyperparameters decode into Config), then Fit with the
-// features column by column and the labels. Step runs one iteration on a State, for comparing a single
+// features column by column and the labels; FeatureSpec is the transform of a numeric column that
+// the defaults suit. Step runs one iteration on a State, for comparing a single
 // encrypted iteration.
 //
 // # Objective
@@ -31,9 +32,30 @@
 // and returns w_T after T iterations. That is exactly a gradient step of F at v_t with the sigmoid
 // replaced by p, with the constants folded where the encrypted version folds them (α/n into the
 // polynomial's coefficients and the labels; 1 − α·l2 and the momentum as scalar products).
-// Few-iteration first-order methods need well-scaled features: the default step suits features
-// standardised to unit variance and then clipped (e.g. to [−4, 4]), as the enclave's HE transforms
-// produce; features min-max scaled to [−1, 1] have a smaller variance and want a larger step.
+//
+// # Features
+//
+// A few iterations with a fixed step need features of about unit variance, and the polynomial
+// sigmoid needs the optimum's margins inside [−R, R]. FeatureSpec is the transform the defaults are
+// chosen for: impute the median, winsorise at the training 1 % and 99 % quantiles, standardise,
+// clip to [−4, 4]. Standardising a heavy-tailed column and then clipping it, without winsorising
+// first, meets neither need: a few extreme values inflate the standard deviation, so the bulk of
+// the rows sits in a narrow band near 0. On the public Give Me Some Credit data (120,000 training
+// rows, 10 columns) so transformed, revolving utilisation keeps a variance of 0.02 and the three
+// past-due counts (whose sentinel codes 96 and 98 set their standard deviation) 0.04–0.06; the
+// covariance's eigenvalues span 0.006 to 1.38; the optimum puts weights of 1.7 on the past-due
+// counts; ten iterations at step 1 reach test AUC 0.725 against the optimum's 0.781. More
+// iterations or a larger step pass through a narrow window near the optimum's AUC (40 iterations at
+// step 1, 20 at step 4) and then diverge (60 at step 1, 30 at step 4): the rows with the sentinel
+// codes sit at the clip on three correlated columns, their margins at the optimum reach 12.8,
+// outside [−8, 8] where the degree-7 polynomial is wrong by orders of magnitude. A diagonal
+// (Jacobi) preconditioner reaches those margins sooner and diverged at every step tried from 0.25
+// to 2. Winsorised first, every column has variance 0.55–1, the eigenvalues span 0.38–1.90, the
+// optimum's margins stay within 5.7, and the default ten iterations reach test AUC 0.8535 against
+// the optimum's 0.8528 on the same features (the Taiwan data: 0.7311 against 0.7322); a Jacobi
+// preconditioner then changes nothing (every variance is near 1). Min-max scaling to [−1, 1] after
+// winsorising leaves skewed columns off-centre (means near −0.85, correlated with the intercept)
+// and needs a larger step and more iterations.
 //
 // # The sigmoid and its interval
 //
@@ -50,7 +72,7 @@
 // interval provably covers the optimum's margins. For credit data that bound is loose (23 features
 // clipped to ±4 with l2 = 10⁻³ give ≈ 720) because it assumes every feature at its extreme with
 // weights aligned to it; the margins of real rows are far smaller (the exact optimum on the public
-// Taiwan data, so transformed, has max |u_i| = 7.9). The default R = 8 is chosen from that
-// measured margin and the doc of Config says so; raise sigmoid_range (and the degree with it) for
+// data transformed by FeatureSpec has max |u_i| = 7.5 on the Taiwan data, 5.7 on Give Me Some
+// Credit). The default R = 8 is chosen from those measured margins and the doc of Config says so; raise sigmoid_range (and the degree with it) for
 // data whose margins are wider, or raise l2 until MarginBound ≤ R for a guarantee.
 package helr

@@ -45,8 +45,9 @@ type Config struct {
 const MaxIterations = 1000
 
 // DefaultConfig returns the defaults: 10 iterations, l2 = 0.001, learning rate 1, degree 7 on
-// [−8, 8]. On the public Taiwan data (standardised, clipped to ±4) they reach test AUC 0.728 against
-// 0.731 for the exact optimum.
+// [−8, 8], for features transformed by FeatureSpec. On the public data so transformed they reach
+// test AUC 0.7311 against 0.7322 for the exact optimum of the same objective (Taiwan, 23 features)
+// and 0.8535 against 0.8528 (Give Me Some Credit, 10 features).
 func DefaultConfig() Config {
 	return Config{Iterations: 10, L2: 1e-3, LearningRate: 1, SigmoidDegree: 7, SigmoidRange: 8}
 }
