@@ -17,8 +17,10 @@
 //     start the strict sandbox (root on Linux); otherwise in-process with the enclave's packing
 //     (he.JobKeys.Batches) and refresh service, and the row says why. Job manifests name catalog
 //     fields only, so the public data sets, whose columns are custom fields, always run in-process.
-//     Next to it: modeling/logreg's exact optimum of the same objective on the same transformed
-//     features, and scikit-learn.
+//     Every feature is transformed by helr.FeatureSpec (median imputed, winsorised at the training
+//     1 % and 99 % quantiles, standardised, clipped to [−4, 4]). Next to it: modeling/logreg's exact
+//     optimum of the same objective on the same transformed features, and scikit-learn (on
+//     standardised features, as the reference figures).
 //   - scorecard: modeling/scorecard (monotone-WoE binning, LR on WoE); scikit-learn LR and xgboost.
 //   - gbdt: modeling/gbdt with xgboost's baseline settings; xgboost.
 //   - psi: ECDH-PSI with both parties in one process, next to its floor (the group operations alone).

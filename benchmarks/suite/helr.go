@@ -513,10 +513,10 @@ func writeFlatSpec(dir string, set DataSet, t *Table, withLabel bool) (string, e
 	return path, os.WriteFile(path, []byte(spec), 0o644)
 }
 
-// heManifest is the bank's HE job: every feature imputed (where missing), standardised and clipped
-// to [−4, 4]; weights, scores and the enclave's AUC and KS as outputs.
+// heManifest is the bank's HE job: every feature transformed by heTransform (imputed, winsorised,
+// standardised, clipped to [−4, 4]); weights, scores and the enclave's AUC and KS as outputs.
 func heManifest(m *dataset.Manifest, t *Table, key func(string) string, bank string, plugin pluginstore.Digest, labels string, hc helr.Config) *manifest.Manifest {
-	spec := heTransform(t.Names, t.HasMissing)
+	spec := heTransform(t.Names)
 	var fields []manifest.Field
 	for _, c := range spec.Columns {
 		fields = append(fields, manifest.Field{Key: key(c.Column), Steps: c.Steps})

@@ -84,20 +84,15 @@ func (s split) sizes(row *Row) {
 	row.Train, row.Test, row.Features = ip(len(s.ytr)), ip(len(s.yte)), ip(len(s.names))
 }
 
-// heTransform is the transform the HE workload declares for every feature: the median imputed
-// where values are missing, standardised on the training rows and clipped to [−4, 4], so that
-// every encrypted input is bounded.
-func heTransform(names []string, missing func(j int) bool) features.Spec {
-	lo, hi := -4.0, 4.0
+// heTransform is the transform the HE workload declares for every feature: helr.FeatureSpec, the
+// transform plugins/helr's defaults are chosen for — the median imputed where values are missing,
+// winsorised at the training 1 % and 99 % quantiles, standardised on the training rows and clipped
+// to [−4, 4], so that every encrypted input is bounded and heavy-tailed columns keep about unit
+// variance (modeling/helr's package doc, "Features").
+func heTransform(names []string) features.Spec {
 	var spec features.Spec
-	for j, n := range names {
-		var steps []features.Step
-		if missing(j) {
-			steps = append(steps, features.Step{Impute: &features.Impute{Strategy: features.ImputeMedian}})
-		}
-		steps = append(steps, features.Step{Scale: &features.Scale{Method: features.ScaleStandard}},
-			features.Step{Clip: &features.Clip{Min: &lo, Max: &hi}})
-		spec.Columns = append(spec.Columns, features.ColumnSpec{Column: n, Steps: steps})
+	for _, n := range names {
+		spec.Columns = append(spec.Columns, helr.FeatureSpec(n))
 	}
 	return spec
 }
@@ -121,7 +116,7 @@ func featureCols(names []string, cols [][]float64) []features.Column {
 
 // transformed fits the HE transform on the training part and applies it to both parts.
 func transformed(s split, t *Table) (xtr, xte *mat.Dense, f *features.Fitted, err error) {
-	spec := heTransform(s.names, t.HasMissing)
+	spec := heTransform(s.names)
 	if f, err = features.Fit(spec, featureCols(s.names, s.tr)); err != nil {
 		return nil, nil, nil, err
 	}
