@@ -51,7 +51,8 @@ var (
 	ErrNotFound = errors.New("model not found")
 	// ErrRevoked: the model was revoked.
 	ErrRevoked = errors.New("model revoked")
-	// ErrFamily: the release holds no model the registry can keep (no weights).
+	// ErrFamily: the release holds no model the registry can keep (no weights, trees or scorecard,
+	// or one that does not fit the transforms' features).
 	ErrFamily = errors.New("model family cannot be registered")
 	// ErrInvalid: a request breaks a rule (reason, setting value).
 	ErrInvalid = errors.New("invalid registry request")
@@ -160,8 +161,10 @@ type ReleaseInfo struct {
 }
 
 // FromRelease builds the document of a release. The family switch is open: a bundle with weights
-// is a linear model (whatever the family's name, the gate releases σ(w·x + b)); other kinds of
-// released model give ErrFamily until the registry knows them. Name and Version are set by
+// is a linear model (whatever the family's name, the gate releases σ(w·x + b)), a bundle with trees
+// a tree ensemble (σ of the base score plus the leaves' values), a bundle with a scorecard a points
+// table, served with up to DefaultReasonCodes reason codes and scaled by its own scaling; another
+// kind of released model gives ErrFamily until the registry knows it. Name and Version are set by
 // RegisterTx.
 func FromRelease(r ReleaseInfo) (*Document, error) {
 	b, rec := r.Bundle, r.Receipt
@@ -171,8 +174,18 @@ func FromRelease(r ReleaseInfo) (*Document, error) {
 	d := &Document{Format: DocumentFormat, ID: b.Job, Bank: b.Bank, Family: r.Family, Purpose: rec.Purpose,
 		Dataset: r.Dataset, DatasetVersion: r.Version, Items: r.Items, Inputs: r.Inputs,
 		Features: r.Transforms.Names(), Transforms: r.Transforms, Points: pmml.DefaultPoints, ProbabilityStep: DefaultProbabilityStep,
-		Release: Release{Job: b.Job, ManifestHash: b.ManifestHash, WeightsSHA256: rec.Outputs.Weights, BundleSHA256: rec.Outputs.Bundle,
+		Release: Release{Job: b.Job, ManifestHash: b.ManifestHash, WeightsSHA256: rec.Outputs.Weights, TreesSHA256: rec.Outputs.Trees,
+			ScorecardSHA256: rec.Outputs.Scorecard, BundleSHA256: rec.Outputs.Bundle,
 			AuditSeq: rec.Audit.Seq, AuditHash: rec.Audit.Hash.String(), Verdict: rec.Gate.Result, ReleasedAt: rec.ReleasedAt}}
+	kinds := 0
+	for _, set := range []bool{b.Weights != nil, b.Trees != nil, b.Scorecard != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds > 1 {
+		return nil, fmt.Errorf("%w: the release holds more than one kind of model", ErrFamily)
+	}
 	switch {
 	case b.Weights != nil:
 		if len(b.Weights.Names) != len(d.Features) {
@@ -184,8 +197,23 @@ func FromRelease(r ReleaseInfo) (*Document, error) {
 			}
 		}
 		d.Linear = &pmml.Linear{Weights: append([]float64(nil), b.Weights.Values...), Intercept: b.Weights.Intercept}
+	case b.Trees != nil:
+		t, err := treesFromRelease(b.Trees, d.Features)
+		if err != nil {
+			return nil, err
+		}
+		d.Trees = t
+	case b.Scorecard != nil:
+		sc, err := scorecardFromRelease(b.Scorecard)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := characteristicIndex(sc, d.Features); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrFamily, err)
+		}
+		d.Scorecard, d.ReasonCodes, d.Points = sc, min(DefaultReasonCodes, len(sc.Characteristics)), scorecardPoints(sc)
 	default:
-		return nil, fmt.Errorf("%w: family %q released no weights", ErrFamily, r.Family)
+		return nil, fmt.Errorf("%w: family %q released no weights, trees or scorecard", ErrFamily, r.Family)
 	}
 	return d, nil
 }

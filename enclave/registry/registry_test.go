@@ -196,7 +196,7 @@ func TestFromReleaseFamilies(t *testing.T) {
 	r := release(t, "job-1")
 	r.Bundle.Weights = nil
 	if _, err := registry.FromRelease(r); !errors.Is(err, registry.ErrFamily) {
-		t.Errorf("no weights: %v", err)
+		t.Errorf("no model: %v", err)
 	}
 	r = release(t, "job-1")
 	r.Bundle.Weights.Names[0] = "other"
@@ -311,6 +311,15 @@ func FuzzParseDocument(f *testing.F) {
 	d.Name, d.Version = "sme.logistic_regression", 1
 	good, _ := json.Marshal(d)
 	f.Add(good)
+	for _, r := range []registry.ReleaseInfo{treesRelease(f), scorecardRelease(f)} {
+		d, err := registry.FromRelease(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		d.Name, d.Version = "sme."+r.Family, 1
+		doc, _ := json.Marshal(d)
+		f.Add(doc)
+	}
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"format":"insitu-model-v1","linear":{"weights":[1e400]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
