@@ -346,3 +346,19 @@ func TestEveryInputHasALabel(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesRender renders every page for a signed-in steward, so that a template naming another
+// that its page set lacks fails here rather than in a browser.
+func TestPagesRender(t *testing.T) {
+	v := newEnv(t)
+	j := v.submit(t, "render")
+	b := v.browser(t)
+	b.signin(b.enrol("steward-1"))
+	for _, p := range []string{"/console/jobs", "/console/jobs/" + j.ID, "/console/released", "/console/audit", "/console/authorizations",
+		"/console/authorizations?id_type=uscc&q=91350100M000100Y43", "/console/usage?category=tax", "/console/datasets", "/console/passkeys", "/console/nowhere"} {
+		page := b.get(p)
+		if !strings.Contains(page, `<main id="main"`) || !strings.Contains(page, "</html>") {
+			t.Errorf("%s: status %d, not a whole page:\n%s", p, b.status, page)
+		}
+	}
+}

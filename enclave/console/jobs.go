@@ -178,7 +178,7 @@ func (c *Console) jobData(r *http.Request, s *session, id string, l *lang) (*job
 		if it, err := cat.Item(f.Item); err == nil && it.Category != nil {
 			no, name = it.Category.No, it.Category.NameEN
 			if l.Code == LangZH {
-				name = it.Category.NameZH
+				name, f.ItemName = it.Category.NameZH, it.NameZH
 			}
 		}
 		g, ok := byNo[no]
