@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"time"
 
+	"insitu/connectors/ident"
 	"insitu/enclave/aggregate"
+	"insitu/enclave/cohort"
 	"insitu/enclave/gate"
 	"insitu/enclave/he"
 	"insitu/enclave/job"
@@ -62,8 +64,10 @@ type RunReport struct {
 }
 
 // RunJob runs an approved (or queued) job: it queues and starts it, prepares its cohort (labels ∩
-// dataset ∩ valid authorizations, at least the steward's minimum size), runs the approved plugin in
-// the sandbox, and marks the job succeeded or failed with the reason. The error is nil when the job
+// dataset ∩ valid authorizations, at least the steward's minimum size; on a public dataset the
+// labelled subjects, labelled by the bank or by the dataset's label column, with no authorization
+// applying: see PrepareCohort), runs the approved plugin in the sandbox, and marks the job
+// succeeded or failed with the reason. The error is nil when the job
 // reached a final state; the job's own outcome is in the report.
 func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunReport, error) {
 	j, err := e.Jobs.Get(ctx, id)
@@ -100,8 +104,8 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	if !now().Before(m.ExpiresAt()) {
 		return fail("the job's manifest expired before it ran")
 	}
-	if m.Labels == "" {
-		return fail("the job names no labels: upload sealed labels and name their digest in the manifest")
+	if m.Labels == "" && m.LabelColumn == "" {
+		return fail("the job names no labels: upload sealed labels and name their digest in the manifest (or, on a public dataset, name the outcome column in label_column)")
 	}
 	// A researcher's jobs run on public and synthetic datasets only (the API refuses the others at
 	// submission; this holds whatever way the job came in).
@@ -120,15 +124,19 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 			return fail(fmt.Sprintf("dataset %s is of class %s: a researcher's jobs run on public and synthetic datasets only", dm.Name, dm.Class))
 		}
 	}
-	progress("opening the bank's sealed labels")
-	labels, err := e.OpenJobLabels(ctx, m.Bank, m.Labels)
-	if err != nil {
-		if errors.Is(err, ErrLabelsNotFound) {
-			return fail(fmt.Sprintf("labels %s were not uploaded by %s", m.Labels, m.Bank))
+	var labels *cohort.Labels
+	if m.Labels != "" {
+		progress("opening the bank's sealed labels")
+		if labels, err = e.OpenJobLabels(ctx, m.Bank, m.Labels); err != nil {
+			if errors.Is(err, ErrLabelsNotFound) {
+				return fail(fmt.Sprintf("labels %s were not uploaded by %s", m.Labels, m.Bank))
+			}
+			return fail("the labels could not be opened: " + err.Error())
 		}
-		return fail("the labels could not be opened: " + err.Error())
+		progress("assembling the cohort: labelled subjects in the dataset with a covering authorization")
+	} else {
+		progress("assembling the cohort: the subjects labelled by the dataset's column " + m.LabelColumn)
 	}
-	progress("assembling the cohort: labelled subjects in the dataset with a covering authorization")
 	c, err := e.PrepareCohort(ctx, id, m, labels, now())
 	if err != nil {
 		var pe *PrepareError
@@ -152,12 +160,20 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	var aggSvc *aggregate.Service
 	switch m.Mode {
 	case sdk.ModePlaintextPublic:
-		train := make(map[string]bool, c.Train)
-		for _, s := range c.Subjects[:c.Train] {
-			train[s] = true
+		// The plugin gets the training part only: the bank's labels of it, or the label column's
+		// values as the cohort read them.
+		var trainLabels *cohort.Labels
+		if labels != nil {
+			train := make(map[string]bool, c.Train)
+			for _, s := range c.Subjects[:c.Train] {
+				train[s] = true
+			}
+			trainLabels = labels.Subset(func(s string) bool { return train[s] })
+		} else if trainLabels, err = cohort.NewLabels(ident.Kind(c.Dataset.SubjectKind), c.Subjects[:c.Train], c.YTrain); err != nil {
+			return fail("the label column's values: " + err.Error())
 		}
 		spec.Input = &runner.PlainInput{Datasets: e.Datasets, Dataset: c.Dataset.Name, Version: c.Dataset.Version,
-			Columns: fieldKeys(m), Labels: labels.Subset(func(s string) bool { return train[s] }), Transforms: ptr(m.Spec())}
+			Columns: fieldKeys(m), Labels: trainLabels, Transforms: ptr(m.Spec())}
 	case sdk.ModeHE:
 		params := opts.HEParams
 		if params == nil {

@@ -3,10 +3,12 @@ package enclave
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"insitu/connectors/catalog"
+	"insitu/enclave/cohort"
 	"insitu/enclave/consent"
 	"insitu/enclave/job"
 	"insitu/plugins/sdk"
@@ -52,11 +54,17 @@ type ReviewCohort struct {
 	Kept     int                    `json:"kept"`
 	Lost     map[consent.Reason]int `json:"lost"`
 	At       time.Time              `json:"at"`
+	// Authorization says what decides which subjects are kept: the consent registry's
+	// authorizations for the job's bank and purpose, or, on a public dataset,
+	// PublicAuthorization.
+	Authorization string `json:"authorization"`
 }
 
 // ReviewField is one requested field as a steward sees it. Item, ItemName, Sharing and
 // Sensitivity are "?" when the catalog does not know the key (a manifest parsed against another
-// catalog).
+// catalog). A custom field (custom.<key>) has item "custom" and sharing "custom": the catalog knows
+// neither its sharing mode nor its sensitivity, so it is shown as confidential, or as what its
+// provider's mapping declared when that is higher (Review reads the dataset).
 type ReviewField struct {
 	Key                string `json:"key"`
 	Item               string `json:"item"`
@@ -87,6 +95,7 @@ func (e *Enclave) Review(ctx context.Context, id string) (*Review, error) {
 		return nil, err
 	}
 	rv := &Review{Job: j, Status: st, PluginHistory: hist, MinCohort: minCohort, Fields: ReviewFields(j)}
+	e.reviewCustomFields(ctx, j, rv.Fields)
 	rv.Cohort, err = e.previewCohort(ctx, j, time.Now())
 	if err != nil {
 		rv.CohortError = err.Error()
@@ -104,18 +113,56 @@ func (e *Enclave) Review(ctx context.Context, id string) (*Review, error) {
 
 // previewCohort selects the cohort job j would run on at time at, without fitting anything.
 func (e *Enclave) previewCohort(ctx context.Context, j *job.Job, at time.Time) (*ReviewCohort, error) {
-	if j.Manifest.Labels == "" {
+	m := j.Manifest
+	if m.Labels == "" && m.LabelColumn == "" {
 		return nil, errors.New("the job names no labels")
 	}
-	labels, err := e.OpenJobLabels(ctx, j.Bank, j.Manifest.Labels)
+	var labels *cohort.Labels
+	if m.Labels != "" {
+		var err error
+		if labels, err = e.OpenJobLabels(ctx, j.Bank, m.Labels); err != nil {
+			return nil, err
+		}
+	}
+	sel, err := e.selectCohort(ctx, j.ID, m, labels, at)
 	if err != nil {
 		return nil, err
 	}
-	sel, err := e.selectCohort(ctx, j.ID, j.Manifest, labels, at)
-	if err != nil {
-		return nil, err
+	rc := &ReviewCohort{Labelled: len(sel.all.Subjects), Matched: len(sel.all.Subjects), Kept: len(sel.kept), Lost: sel.lost, At: at.UTC(),
+		Authorization: PublicAuthorization}
+	if labels != nil {
+		rc.Labelled = labels.Len()
 	}
-	return &ReviewCohort{Labelled: labels.Len(), Matched: len(sel.all.Subjects), Kept: len(sel.kept), Lost: sel.lost, At: at.UTC()}, nil
+	if !sel.public {
+		items := "no requested item needs one"
+		if needed, err := consent.NeedingAuthorization(catalog.Default(), sel.query.Items); err == nil && len(needed) > 0 {
+			items = "covering " + strings.Join(needed, ", ")
+		}
+		rc.Authorization = fmt.Sprintf("consent registry: authorizations of %s for %s, %s", m.Bank, m.Purpose, items)
+	}
+	return rc, nil
+}
+
+// reviewCustomFields shows each custom field with the sensitivity its provider's mapping declared
+// for the column, where that is above confidential. A dataset that cannot be read leaves the
+// fields as ReviewFields gave them; the cohort preview says why.
+func (e *Enclave) reviewCustomFields(ctx context.Context, j *job.Job, fields []ReviewField) {
+	v, err := DatasetVersion(j.Manifest.Dataset.Version)
+	if err != nil {
+		return
+	}
+	dm, err := e.Datasets.Manifest(ctx, j.Manifest.Dataset.Name, v)
+	if err != nil {
+		return
+	}
+	for i := range fields {
+		if fields[i].Item != "custom" {
+			continue
+		}
+		if c, ok := dm.Column(fields[i].Key); ok && c.Sensitivity > int(catalog.Confidential) {
+			fields[i].Sensitivity = catalog.Sensitivity(c.Sensitivity).String()
+		}
+	}
 }
 
 // ReviewFields describes the fields j's manifest requests, from the embedded catalog.
@@ -125,7 +172,10 @@ func ReviewFields(j *job.Job) []ReviewField {
 	for _, fl := range j.Manifest.Fields {
 		item, field, _ := strings.Cut(fl.Key, ".")
 		rf := ReviewField{Key: fl.Key, Item: item, ItemName: "?", Sharing: "?", Sensitivity: "?", Personal: fl.Personal, Steps: len(fl.Steps)}
-		if it, cf, err := cat.Field(item, field); err == nil {
+		if fl.Custom() {
+			rf.Item, rf.ItemName, rf.Sharing = "custom", "custom field (not in the catalog)", "custom"
+			rf.Sensitivity = catalog.Confidential.String()
+		} else if it, cf, err := cat.Field(item, field); err == nil {
 			rf.Item, rf.ItemName = it.Key, it.NameEN
 			rf.Sharing, rf.Sensitivity, rf.NeedsAuthorization = string(it.Sharing), cf.Sensitivity.String(), it.NeedsAuthorization
 		}
