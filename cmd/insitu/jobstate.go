@@ -415,6 +415,9 @@ func showJob(out io.Writer, rv *enclave.Review) error {
 			verdict = "below the minimum: the job cannot run"
 		}
 		fmt.Fprintf(w, "cohort now\t%d labelled, %d in the dataset, %d with a covering authorization (%s)\n", c.Labelled, c.Matched, c.Kept, verdict)
+		if c.Authorization != "" {
+			fmt.Fprintf(w, "authorization\t%s\n", c.Authorization)
+		}
 		var lost []string
 		for _, r := range consent.Reasons {
 			if n := c.Lost[r]; n > 0 {
