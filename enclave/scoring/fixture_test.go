@@ -91,6 +91,13 @@ func (f *fixture) ingest(t testing.TB, synth string) {
 // model with fixed weights for bank, as a release would.
 func (f *fixture) registerModel(t testing.TB, id, bank string, n int) *registry.Model {
 	t.Helper()
+	return f.registerFamily(t, id, bank, n, nil)
+}
+
+// registerFamily is registerModel with the model's parameters set by family (the linear weights
+// when nil), given the fitted transforms' feature names.
+func (f *fixture) registerFamily(t testing.TB, id, bank string, n int, family func(d *registry.Document)) *registry.Model {
+	t.Helper()
 	var cols []dataset.Column
 	var spec features.Spec
 	items := map[string]bool{}
@@ -135,6 +142,10 @@ func (f *fixture) registerModel(t testing.TB, id, bank string, n int) *registry.
 		Purpose: string(consent.PurposeModelDevelopment), Dataset: f.dm.Name, DatasetVersion: f.dm.Version, Items: itemList,
 		Inputs: names, Features: fitted.Names(), Transforms: fitted, Linear: &pmml.Linear{Weights: w, Intercept: -1.5},
 		Points: pmml.DefaultPoints, ProbabilityStep: registry.DefaultProbabilityStep, Release: registry.Release{Job: id}}
+	if family != nil {
+		doc.Linear = nil
+		family(doc)
+	}
 	var m *registry.Model
 	if err := f.e.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var err error

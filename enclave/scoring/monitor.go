@@ -77,7 +77,7 @@ func (s *Service) Monitor(ctx context.Context, bank string, req MonitorRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if m.Linear == nil {
+	if !servable(&m.Document) {
 		return refused(refuse(CodeNotServable, "model %s is of family %s, which the service cannot score", m.ID, m.Family))
 	}
 	purpose := req.Purpose

@@ -39,7 +39,8 @@ type Result struct {
 	Subject string   `json:"subject"`
 	PD      *float64 `json:"pd,omitempty"`
 	Score   *float64 `json:"score,omitempty"`
-	// Reasons are a scorecard's reason codes, named by bin label.
+	// Reasons are a scorecard's reason codes, largest shortfall first: each names a characteristic
+	// whose bin scored below its best bin, and the bin's label ("feature: (a, b]"), never a value.
 	Reasons []string `json:"reasons,omitempty"`
 	// Refused is the code of a subject not scored (CodeNotAuthorized, CodeUnknownSubject,
 	// CodeMissing, CodeInvalid).
@@ -157,8 +158,8 @@ func (s *Service) scoreOne(d *registry.Document, t *table, covered map[string]bo
 	case !ok:
 		return CodeMissing
 	}
-	pd, score := d.Round(d.Probability(x))
-	r.PD, r.Score = &pd, &score
+	a := d.Answer(x)
+	r.PD, r.Score, r.Reasons = &a.PD, &a.Score, a.Reasons
 	return ""
 }
 

@@ -11,12 +11,15 @@
 //
 //   - Score: for each subject whose authorization covers, for this bank and the request's
 //     purpose, every catalog item the model reads, the probability of default (rounded to the
-//     model's step) and the points score; never a feature value. A subject without such an
+//     model's step) and the points score of a linear model, a tree ensemble or a scorecard, and a
+//     scorecard's reason codes: the characteristics whose bin scored below their best bin, each
+//     named by feature and bin label; never a feature value. A subject without such an
 //     authorization is refused before the enclave looks at its data, so a refusal says nothing
 //     about whether the platform holds the subject. Guards against reading data back through the
 //     model: only the owner bank's unrevoked models score; a model must read at least the
-//     steward's minimum number of input columns (registry.SettingMinFeatures); scores are rounded;
-//     each bank has a rate limit in subjects per second.
+//     steward's minimum number of input columns (registry.SettingMinFeatures; for a scorecard or
+//     a tree ensemble, the columns its characteristics or splits read); scores are rounded; each
+//     bank has a rate limit in subjects per second.
 //   - Verify: match, no_match or unknown for one claimed value of one field, never the value;
 //     rate-limited per bank and capped per (bank, subject, field) so that a small domain (marital
 //     status) cannot be enumerated.
@@ -263,16 +266,23 @@ func (s *Service) model(ctx context.Context, bank, id string) (*registry.Model, 
 	if m.Revoked() {
 		return m, refuse(CodeRevoked, "model %s was revoked on %s and never scores again", id, m.Revocation.At.Format(time.DateOnly)), nil
 	}
-	if m.Linear == nil {
+	if !servable(&m.Document) {
 		return m, refuse(CodeNotServable, "model %s is of family %s, which online scoring does not serve", id, m.Family), nil
 	}
 	minInputs, err := s.cfg.Models.Setting(ctx, registry.SettingMinFeatures)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(m.Inputs) < minInputs {
+	// A scorecard or a tree ensemble may read fewer columns than it was given: count those it reads.
+	if used := len(m.UsedInputs()); used < minInputs {
 		return m, refuse(CodeTooFewFeatures, "model %s reads %d input columns; the stewards serve models of at least %d (setting %s)",
-			id, len(m.Inputs), minInputs, registry.SettingMinFeatures), nil
+			id, used, minInputs, registry.SettingMinFeatures), nil
 	}
 	return m, nil, nil
+}
+
+// servable reports whether a document holds a family's parameters online scoring computes: a linear
+// model, a scorecard or a tree ensemble.
+func servable(d *registry.Document) bool {
+	return d.Linear != nil || d.Scorecard != nil || d.Trees != nil
 }
