@@ -171,6 +171,8 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+Prefix+"/authorizations/{id}/revoke", c.authPost(stewards, c.revoke))
 	m.HandleFunc("GET "+Prefix+"/usage", c.auth(stewards, c.usagePage))
 	m.HandleFunc("GET "+Prefix+"/datasets", c.auth(stewards, c.datasetsPage))
+	m.HandleFunc("GET "+Prefix+"/budgets", c.auth(stewards, c.budgetsPage))
+	m.HandleFunc("POST "+Prefix+"/budgets", c.authPost(stewards, c.setBudget))
 	m.HandleFunc("GET "+Prefix+"/passkeys", c.auth(overseers, c.passkeysPage))
 	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, c.session(r), http.StatusNotFound, "error.notfound", "")

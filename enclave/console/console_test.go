@@ -17,8 +17,8 @@ import (
 
 	"insitu/connectors/catalog"
 	"insitu/enclave"
-	"insitu/enclave/console"
 	"insitu/enclave/consent"
+	"insitu/enclave/console"
 	"insitu/enclave/datadir"
 	"insitu/enclave/job"
 	"insitu/enclave/job/manifest"
@@ -37,7 +37,9 @@ type env struct {
 
 // newEnv opens an enclave with a bank, two stewards and an admin, and serves the console on
 // plain HTTP at 127.0.0.1 (the tests speak to it as localhost, a secure context for browsers).
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, console.Options{}) }
+
+func newEnvWith(t *testing.T, o console.Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -61,7 +63,7 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	c := console.New(e, console.Options{})
+	c := console.New(e, o)
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix+"/", c.Handler())
 	v.srv = httptest.NewServer(mux)
@@ -360,5 +362,78 @@ func TestPagesRender(t *testing.T) {
 		if !strings.Contains(page, `<main id="main"`) || !strings.Contains(page, "</html>") {
 			t.Errorf("%s: status %d, not a whole page:\n%s", p, b.status, page)
 		}
+	}
+}
+
+func TestBudgetsEditable(t *testing.T) {
+	v := newEnv(t)
+	b := v.browser(t)
+	b.signin(b.enrol("steward-1"))
+	page := b.get("/console/budgets")
+	b.post("/console/budgets", url.Values{"csrf": {match(t, csrfRE, page)}, "bank": {"bank-a"}, "dataset": {"sme"}, "epsilon": {"-1"}})
+	if b.status != http.StatusBadRequest {
+		t.Fatalf("a negative budget: %d, want 400", b.status)
+	}
+	page = b.post("/console/budgets", url.Values{"csrf": {match(t, csrfRE, page)}, "bank": {"bank-a"}, "dataset": {"sme"}, "epsilon": {"2.5"}})
+	if b.status != http.StatusOK || !strings.Contains(page, "privacy_budget") {
+		t.Fatalf("setting a budget: %d\n%s", b.status, page)
+	}
+	acc, err := v.e.Privacy.Account(context.Background(), "bank-a", "sme")
+	if err != nil || acc.Epsilon != 2.5 || acc.Default {
+		t.Fatalf("account %+v, %v", acc, err)
+	}
+	// An admin sees the audit log but not the budgets.
+	admin := v.browser(t)
+	admin.signin(admin.enrol("admin-1"))
+	admin.get("/console/budgets")
+	if admin.status != http.StatusForbidden {
+		t.Fatalf("an admin on the budgets page: %d, want 403", admin.status)
+	}
+	if admin.get("/console/audit"); admin.status != http.StatusOK {
+		t.Fatalf("an admin on the audit page: %d", admin.status)
+	}
+}
+
+func TestSessionTimeoutsAndFailedSignIn(t *testing.T) {
+	now := time.Now()
+	v := newEnvWith(t, console.Options{Now: func() time.Time { return now }, Idle: 10 * time.Minute, Lifetime: time.Hour})
+	b := v.browser(t)
+	a := b.enrol("steward-1")
+	b.signin(a)
+	if page := b.get("/console/jobs"); strings.Contains(page, `id="signin-form"`) {
+		t.Fatal("not signed in")
+	}
+	now = now.Add(9 * time.Minute)
+	if page := b.get("/console/jobs"); strings.Contains(page, `id="signin-form"`) {
+		t.Fatal("signed out before the idle timeout")
+	}
+	now = now.Add(11 * time.Minute)
+	if page := b.get("/console/jobs"); !strings.Contains(page, `id="signin-form"`) {
+		t.Fatal("the session outlived the idle timeout")
+	}
+	// Absolute lifetime: active every 5 minutes, still ended after an hour.
+	b.signin(a)
+	for range 11 {
+		now = now.Add(5 * time.Minute)
+		b.get("/console/jobs")
+	}
+	now = now.Add(6 * time.Minute)
+	if page := b.get("/console/jobs"); !strings.Contains(page, `id="signin-form"`) {
+		t.Fatal("the session outlived its lifetime")
+	}
+	// A sign-in with an assertion over a challenge the console never issued fails and is audited.
+	page := b.get("/console/signin")
+	f := assertionForm(match(t, csrfRE, page), a.Assert([]byte("made up challenge")))
+	f.Set("challenge", passkeyB64.EncodeToString([]byte("made up challenge")))
+	b.post("/console/signin", f)
+	if b.status != http.StatusUnauthorized {
+		t.Fatalf("a made-up challenge: %d, want 401", b.status)
+	}
+	recs, err := v.e.Audit.Records(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := recs[len(recs)-1]; last.Kind != "login_failed" || !strings.Contains(string(last.Payload), "unknown_challenge") {
+		t.Fatalf("last audit record %s %s, want the failed sign-in", last.Kind, last.Payload)
 	}
 }
