@@ -79,17 +79,6 @@ func (s *sessions) end(id string) {
 	s.mu.Unlock()
 }
 
-// endParty ends every session of party (its registration was removed).
-func (s *sessions) endParty(party string) {
-	s.mu.Lock()
-	for id, x := range s.byID {
-		if x.party == party {
-			delete(s.byID, id)
-		}
-	}
-	s.mu.Unlock()
-}
-
 func setCookie(w http.ResponseWriter, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode})
