@@ -135,8 +135,10 @@ func newModelExportCmd() *cobra.Command {
 		Short: "Export one of the bank's models as JSON (the model document) or PMML 4.4",
 		Long: `export writes the model with the transforms fitted at training, so that the bank's own decision
 engine scores raw input values exactly as the enclave does. --format json writes the model
-document (README: "The model document"); --format pmml writes PMML 4.4: a RegressionModel for
-logistic regression, the transforms as DerivedFields, outputs probability_default and score.`,
+document (README: "The model document"); --format pmml writes PMML 4.4 with the transforms as
+DerivedFields: a RegressionModel for logistic regression, a Scorecard with reason codes for a
+scorecard, a MiningModel summing TreeModels for gradient-boosted trees; outputs
+probability_default and score (and reason_code_1… for a scorecard).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "json" && format != "pmml" {

@@ -66,13 +66,13 @@ input); they are sent in batches of 1000.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "model %s (%s v%d), purpose %s, features from %s v%d\n",
 				last.Model, last.Name, last.Version, last.Purpose, last.Dataset, last.DatasetVersion)
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "SUBJECT\tPD\tSCORE\tREFUSED")
+			fmt.Fprintln(w, "SUBJECT\tPD\tSCORE\tREFUSED\tREASONS")
 			for _, r := range all {
 				if r.Refused != "" {
-					fmt.Fprintf(w, "%s\t-\t-\t%s\n", r.Subject, r.Refused)
+					fmt.Fprintf(w, "%s\t-\t-\t%s\t\n", r.Subject, r.Refused)
 					continue
 				}
-				fmt.Fprintf(w, "%s\t%g\t%g\t\n", r.Subject, *r.PD, *r.Score)
+				fmt.Fprintf(w, "%s\t%g\t%g\t\t%s\n", r.Subject, *r.PD, *r.Score, strings.Join(r.Reasons, "; "))
 			}
 			return w.Flush()
 		},
