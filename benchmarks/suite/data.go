@@ -289,7 +289,8 @@ func LoadCSV(path, name, idCol, label string) (*Table, error) {
 	return t, nil
 }
 
-// WriteCSV writes the table as id,label,features (missing values as empty cells, numbers exact).
+// WriteCSV writes the table as id,label,features (missing values, and a NaN label, as empty cells;
+// numbers exact).
 func (t *Table) WriteCSV(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -305,7 +306,9 @@ func (t *Table) WriteCSV(path string) error {
 	for i, id := range t.IDs {
 		buf = strconv.AppendInt(buf[:0], id, 10)
 		buf = append(buf, ',')
-		buf = strconv.AppendFloat(buf, t.Y[i], 'g', -1, 64)
+		if !math.IsNaN(t.Y[i]) {
+			buf = strconv.AppendFloat(buf, t.Y[i], 'g', -1, 64)
+		}
 		for _, c := range t.Cols {
 			buf = append(buf, ',')
 			if !math.IsNaN(c[i]) {

@@ -12,11 +12,14 @@
 // # Workloads
 //
 //   - he-lr: logistic regression on CKKS-encrypted data (plugins/helr) — through the enclave's job
-//     path (ingest, sealed labels, signed manifest, approval, strict sandbox, output gate, the
-//     bank's sealed result) when the data are the synthetic platform data and this process can
-//     start the strict sandbox (root on Linux); otherwise in-process with the enclave's packing
-//     (he.JobKeys.Batches) and refresh service, and the row says why. Job manifests name catalog
-//     fields only, so the public data sets, whose columns are custom fields, always run in-process.
+//     path when this process can start the strict sandbox (root on Linux) and a static plugin
+//     binary is at hand: on synthetic data a bank's job (ingest, the enterprises' authorizations,
+//     sealed labels of the training borrowers, signed manifest, approval, strict sandbox, output
+//     gate, the bank's sealed result); on a public data set a researcher's job on the data ingested
+//     as a dataset of class public, whose custom fields the manifest names and whose outcome
+//     column labels the training rows only (label_column; no authorization applies). Otherwise
+//     (or with --he-path in-process) in-process with the enclave's packing (he.JobKeys.Batches)
+//     and refresh service, and the row says why.
 //     Every feature is transformed by helr.FeatureSpec (median imputed, winsorised at the training
 //     1 % and 99 % quantiles, standardised, clipped to [−4, 4]). Next to it: modeling/logreg's exact
 //     optimum of the same objective on the same transformed features, and scikit-learn (on

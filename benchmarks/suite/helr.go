@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -182,19 +183,33 @@ func attrInt(v slog.Value) int64 {
 type heJob struct {
 	e      *enclave.Enclave
 	rep    *enclave.RunReport
-	bank   *keys.Identity
+	bank   *keys.Identity // the requesting party: the bank, or the researcher on public data
 	bundle *gate.Bundle
 	t      *Table
 	teI    []int
 	hc     helr.Config
 	params he.Parameters
+	// key maps a feature of t to the dataset column the manifest names; public is true on a
+	// public data set.
+	key    func(string) string
+	public bool
 	close  func()
 }
 
-// runHEJob runs the HE training as a bank's job through a new enclave: ingest the synthetic
-// providers' data and the authorizations, seal and upload the training rows' labels, upload the
+// publicLabel is the outcome column of a public data set as the suite ingests it (writeFlatSpec).
+const publicLabel = "custom.label"
+
+// publicKey is the dataset column of a public data set's feature: the custom field writeFlatSpec
+// declares for it.
+func publicKey(name string) string { return "custom." + csvName(name) }
+
+// runHEJob runs the HE training as a job through a new enclave, the whole path a party's job takes:
+// on synthetic data a bank's job (ingest the synthetic providers' data and the authorizations, seal
+// and upload the training rows' labels); on a public data set a researcher's job (ingest the flat
+// table as a dataset of class public whose outcome column labels the training rows only; the
+// manifest names custom fields and label_column, and no authorization applies). Then upload the
 // plugin, sign, submit and approve the manifest, run it in the strict sandbox, release through the
-// output gate and open the bank's sealed result. The caller closes the returned job.
+// output gate and open the sealed result. The caller closes the returned job.
 func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) {
 	var set DataSet
 	for _, s := range env.Sets {
@@ -202,10 +217,7 @@ func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) 
 			set = s
 		}
 	}
-	if set.SynthDir == "" {
-		return nil, fmt.Errorf("%w: job manifests request catalog fields only (enclave/job/manifest), and the public data's "+
-			"columns are custom fields that no manifest can name", errNoJobPath)
-	}
+	public := set.SynthDir == ""
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: it needs root on Linux (namespaces, cgroups, a dedicated uid)", errNoJobPath)
 	}
@@ -233,14 +245,26 @@ func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) 
 		}
 	}()
 	cleanup = append(cleanup, func() { os.RemoveAll(dir) })
-	e, m, err := syntheticEnclave(ctx, dir, set)
+	var e *enclave.Enclave
+	var m *dataset.Manifest
+	if public {
+		e, m, err = publicEnclave(ctx, dir, set, t)
+	} else {
+		e, m, err = syntheticEnclave(ctx, dir, set)
+	}
 	if err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { e.Close() })
-	env.Log("ingested %s into an enclave: %d subjects, the bank's authorizations imported", m.Name, m.Subjects)
-
-	bank, err := keys.NewIdentity(keys.RoleBank, synthetic.DefaultBank)
+	_, teI := t.Split()
+	var bank *keys.Identity
+	if public {
+		env.Log("ingested %s into an enclave as a public dataset: %d subjects, the training rows labelled by its column %s", m.Name, m.Subjects, publicLabel)
+		bank, err = keys.NewIdentity(keys.RoleResearcher, "bench-researcher")
+	} else {
+		env.Log("ingested %s into an enclave: %d subjects, the bank's authorizations imported", m.Name, m.Subjects)
+		bank, err = keys.NewIdentity(keys.RoleBank, synthetic.DefaultBank)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -256,26 +280,11 @@ func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) 
 	if err := e.Jobs.SetSetting(ctx, "bench", job.SettingQuorum, 1); err != nil {
 		return nil, err
 	}
-	// The bank labels its training rows only: line i of its label file is borrower i, a test row when
-	// i % 5 == 0.
-	_, teI := t.Split()
-	all, err := os.ReadFile(filepath.Join(set.SynthDir, "labels.csv"))
-	if err != nil {
-		return nil, err
-	}
-	var lb bytes.Buffer
-	for i, line := range bytes.SplitAfter(all, []byte("\n")) {
-		if i%5 != 0 || i == 0 {
-			lb.Write(line)
+	labels := ""
+	if !public {
+		if labels, err = uploadTrainLabels(ctx, e, bank.Name, set); err != nil {
+			return nil, err
 		}
-	}
-	sealed, _, err := cohort.SealLabels(e.Identity.Public(), lb.Bytes(), "labels.csv")
-	if err != nil {
-		return nil, err
-	}
-	li, err := e.UploadLabels(ctx, bank.Name, "labels.csv", sealed)
-	if err != nil {
-		return nil, err
 	}
 	f, err := os.Open(bin)
 	if err != nil {
@@ -287,7 +296,14 @@ func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) 
 		return nil, err
 	}
 	hc := heConfig(env.Config)
-	mf := heManifest(m, t, synthKey, bank.Name, pinfo.Digest, li.Digest, hc)
+	key := synthKey
+	if public {
+		key = publicKey
+	}
+	mf := heManifest(m, t, key, bank.Name, pinfo.Digest, labels, hc)
+	if public {
+		mf.LabelColumn = publicLabel
+	}
 	if err := mf.Validate(); err != nil {
 		return nil, err
 	}
@@ -317,7 +333,9 @@ func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) 
 		Args:     args,
 		Logger:   slog.New(&iterationLog{log: env.Log, start: time.Now()}),
 		Progress: func(_, what string) { env.Log("%s", what) },
-		Now:      func() time.Time { return synthetic.DefaultAsOf },
+	}
+	if !public {
+		opts.Now = func() time.Time { return synthetic.DefaultAsOf }
 	}
 	if env.Config.HEParams != nil {
 		p, err := heParams(env.Config)
@@ -351,7 +369,83 @@ func runHEJob(ctx context.Context, env *Env, data string) (_ *heJob, err error) 
 	if err != nil {
 		return nil, err
 	}
-	return &heJob{e: e, rep: rep, bank: bank, bundle: b, t: t, teI: teI, hc: hc, params: params, close: closeAll}, nil
+	return &heJob{e: e, rep: rep, bank: bank, bundle: b, t: t, teI: teI, hc: hc, params: params, key: key, public: public, close: closeAll}, nil
+}
+
+// uploadTrainLabels seals the synthetic bank's labels of its training rows to the enclave and
+// uploads them, returning their digest: line i of its label file is borrower i, a test row when
+// i % 5 == 0, which the bank does not label.
+func uploadTrainLabels(ctx context.Context, e *enclave.Enclave, bank string, set DataSet) (string, error) {
+	all, err := os.ReadFile(filepath.Join(set.SynthDir, "labels.csv"))
+	if err != nil {
+		return "", err
+	}
+	var lb bytes.Buffer
+	for i, line := range bytes.SplitAfter(all, []byte("\n")) {
+		if i%5 != 0 || i == 0 {
+			lb.Write(line)
+		}
+	}
+	sealed, _, err := cohort.SealLabels(e.Identity.Public(), lb.Bytes(), "labels.csv")
+	if err != nil {
+		return "", err
+	}
+	li, err := e.UploadLabels(ctx, bank, "labels.csv", sealed)
+	if err != nil {
+		return "", err
+	}
+	return li.Digest, nil
+}
+
+// publicEnclave creates an enclave data directory under dir and ingests the flat table of a public
+// data set as a dataset of class public: subject id (opaque), every feature a custom field, and the
+// outcome in custom.label for the training rows only (empty on the test rows, id % 5 == 0, so that
+// the job's cohort leaves them out as the bank's labels leave out its test borrowers).
+func publicEnclave(ctx context.Context, dir string, set DataSet, t *Table) (*enclave.Enclave, *dataset.Manifest, error) {
+	train := *t
+	train.Y = make([]float64, len(t.Y))
+	for i, id := range t.IDs {
+		train.Y[i] = t.Y[i]
+		if id%5 == 0 {
+			train.Y[i] = math.NaN()
+		}
+	}
+	flat := set
+	flat.Flat = filepath.Join(dir, set.Name+"-train-labelled.csv")
+	if err := train.WriteCSV(flat.Flat); err != nil {
+		return nil, nil, err
+	}
+	spec, err := writeFlatSpec(dir, flat, t, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := newEnclave(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, maps, err := connectors.LoadDatasetSpec(spec)
+	if err == nil {
+		var m *dataset.Manifest
+		if m, _, err = e.Ingest(ctx, "bench", s, maps, dataset.IngestOptions{}); err == nil {
+			return e, m, nil
+		}
+	}
+	e.Close()
+	return nil, nil, err
+}
+
+// newEnclave creates and opens an enclave data directory under dir, its master key beside it.
+func newEnclave(ctx context.Context, dir string) (*enclave.Enclave, error) {
+	keyFile := filepath.Join(dir, "master.key")
+	init, err := datadir.Init(filepath.Join(dir, "enclave"), keyFile)
+	if err != nil {
+		return nil, err
+	}
+	d, err := datadir.Open(init.Dir, keys.Source{File: keyFile})
+	if err != nil {
+		return nil, err
+	}
+	return enclave.OpenDataDir(ctx, d)
 }
 
 // jobHE runs the HE training through the enclave's job path (runHEJob) and evaluates the released
@@ -368,7 +462,7 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 	teCols, yte := t.Rows(teI)
 	keysOf := make([]string, len(t.Names))
 	for j, n := range t.Names {
-		keysOf[j] = synthKey(n)
+		keysOf[j] = hj.key(n)
 	}
 	xte, outNames, err := c.Fitted.Transform(featureCols(keysOf, teCols))
 	if err != nil {
@@ -391,8 +485,13 @@ func jobHE(ctx context.Context, env *Env, data string, row *Row) error {
 		return err
 	}
 	row.Train, row.Test, row.Features = ip(c.Train), ip(len(yte)), ip(len(c.Features))
-	row.Note("train", "caveat: the enclave holds 1 in 5 labelled subjects out for its own evaluation (by SHA-256 of the id) "+
-		"and keeps only authorizing subjects, so the plugin trains on fewer rows (about 64 %) than the plaintext rows (80 %)")
+	if hj.public {
+		row.Note("train", "caveat: a researcher's job on the public dataset (no authorization applies); the enclave holds 1 in 5 labelled "+
+			"subjects out for its own evaluation (by SHA-256 of the id), so the plugin trains on fewer rows (64 %) than the plaintext rows (80 %)")
+	} else {
+		row.Note("train", "caveat: the enclave holds 1 in 5 labelled subjects out for its own evaluation (by SHA-256 of the id) "+
+			"and keeps only authorizing subjects, so the plugin trains on fewer rows (about 64 %) than the plaintext rows (80 %)")
+	}
 	row.Refreshes = ip(rep.Run.HE.Refreshes)
 	row.Decrypted = ip(b.Gate.Parameters)
 	row.FitS = fp(rep.Run.Wall.Seconds())
@@ -436,16 +535,7 @@ func runTempDir() (string, error) {
 // syntheticEnclave creates an enclave data directory under dir, ingests the synthetic providers'
 // files of set into it and imports the enterprises' authorizations of the bank.
 func syntheticEnclave(ctx context.Context, dir string, set DataSet) (*enclave.Enclave, *dataset.Manifest, error) {
-	keyFile := filepath.Join(dir, "master.key")
-	init, err := datadir.Init(filepath.Join(dir, "enclave"), keyFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := datadir.Open(init.Dir, keys.Source{File: keyFile})
-	if err != nil {
-		return nil, nil, err
-	}
-	e, err := enclave.OpenDataDir(ctx, d)
+	e, err := newEnclave(ctx, dir)
 	if err != nil {
 		return nil, nil, err
 	}

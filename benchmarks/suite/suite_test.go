@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,5 +215,68 @@ func TestHEJobPath(t *testing.T) {
 	if s.Status != StatusOK || s.Extra["single_p50_ms"] <= 0 || s.Extra["single_p99_ms"] < s.Extra["single_p50_ms"] ||
 		s.Extra["batch100_scores_per_s"] <= 0 || s.Extra["model_features"] != float64(d) {
 		t.Fatalf("scoring row: %s %s, extra %v", s.Status, s.Reason, s.Extra)
+	}
+}
+
+// writeTinyTaiwan writes n rows shaped like the Taiwan data set (its file name, id and label
+// columns) under dir, in the layout of ../shared/data; the outcome depends on the features.
+func writeTinyTaiwan(t *testing.T, dir string, n int) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(3, 5))
+	var b strings.Builder
+	b.WriteString("ID,LIMIT_BAL,AGE,PAY_0,default.payment.next.month\n")
+	for i := 1; i <= n; i++ {
+		limit := math.Round(math.Exp(11.5 + 0.7*r.NormFloat64()))
+		age := 21 + r.IntN(45)
+		pay := min(8, max(-2, int(math.Round(r.NormFloat64()*1.3))))
+		z := -1.3 + 0.8*float64(pay) - 0.6*(math.Log(limit)-11.5)/0.7 - 0.01*float64(age-40)
+		y := 0
+		if r.Float64() < 1/(1+math.Exp(-z)) {
+			y = 1
+		}
+		fmt.Fprintf(&b, "%d,%g,%d,%d,%d\n", i, limit, age, pay, y)
+	}
+	path := filepath.Join(dir, "default_credit", "UCI_Credit_Card.csv")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHEJobPathPublic runs the HE workload on a public data set through the enclave's job path: a
+// researcher's job on the data ingested as a dataset of class public, whose manifest names custom
+// fields and the outcome column; the plugin in the strict sandbox, the output gate, the
+// researcher's sealed result, evaluated on the test rows the enclave never saw labelled.
+func TestHEJobPathPublic(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("the job path starts a sandboxed plugin: it needs root on Linux")
+	}
+	if testing.Short() {
+		t.Skip("builds the static plugins with the go tool")
+	}
+	cfg := tinyConfig(t)
+	cfg.Data = t.TempDir()
+	writeTinyTaiwan(t, cfg.Data, 1500)
+	cfg.Suite, cfg.HEPath, cfg.Python, cfg.HEIterations, cfg.HEL2 = []string{"he-lr"}, "job", "-", 0, 0.01
+	cfg.Quick = true
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rowByID(t, rep, "he-lr/taiwan/he")
+	if r.Status != StatusOK || !strings.HasPrefix(r.Path, "enclave job (strict sandbox, output gate verified") {
+		t.Fatalf("HE job: %s %s, path %q", r.Status, r.Reason, r.Path)
+	}
+	if !strings.Contains(r.Notes["train"], "researcher's job on the public dataset") {
+		t.Fatalf("train note %q", r.Notes["train"])
+	}
+	// The enclave trained on the labelled (training) rows it kept: 4 in 5 of them.
+	if r.AUC == nil || *r.AUC < 0.6 || *r.Test != rep.Data[0].Test || *r.Train >= rep.Data[0].Train || *r.Train < rep.Data[0].Train/2 {
+		t.Fatalf("HE job figures: AUC %v, train %v test %v (data %+v)", r.AUC, *r.Train, *r.Test, rep.Data[0])
+	}
+	if d := *r.Features; d != 3 || *r.Refreshes != (d+1)*(10-1) || *r.Decrypted != d+1 {
+		t.Fatalf("HE job: %d refreshes, %d decrypted for %d features", *r.Refreshes, *r.Decrypted, d)
 	}
 }
