@@ -261,3 +261,28 @@ func TestParseDocumentRejectsFamilies(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAnswer scores one transformed row with each family's document of fittedJSON (6 features;
+// the scorecard has 3 characteristics and 3 reason codes, the ensemble 2 trees).
+func BenchmarkAnswer(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		r    func(testing.TB) registry.ReleaseInfo
+	}{
+		{"family=linear", func(t testing.TB) registry.ReleaseInfo { return release(t, "job-1") }},
+		{"family=scorecard/characteristics=3", scorecardRelease},
+		{"family=gbdt/trees=2", treesRelease},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			d, err := registry.FromRelease(tc.r(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := []float64{-0.5, 0, 1, 0, 0, 2}
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Answer(x)
+			}
+		})
+	}
+}

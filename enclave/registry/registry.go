@@ -208,10 +208,12 @@ func FromRelease(r ReleaseInfo) (*Document, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := characteristicIndex(sc, d.Features); err != nil {
+		idx, err := characteristicIndex(sc, d.Features)
+		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrFamily, err)
 		}
 		d.Scorecard, d.ReasonCodes, d.Points = sc, min(DefaultReasonCodes, len(sc.Characteristics)), scorecardPoints(sc)
+		d.charIndex = idx
 	default:
 		return nil, fmt.Errorf("%w: family %q released no weights, trees or scorecard", ErrFamily, r.Family)
 	}
