@@ -145,3 +145,20 @@ func FuzzParseStatement(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkEvidenceVerifyMLDSA65ES256 measures the offline check of one passkey approval: the
+// ML-DSA-65 enrolment signature and the ES256 assertion.
+func BenchmarkEvidenceVerifyMLDSA65ES256(b *testing.B) {
+	s := steward(b, "steward-bench")
+	a := passkeytest.New("localhost", "http://localhost:8080")
+	h := sha256.Sum256([]byte("manifest"))
+	as := a.Assert(h[:])
+	ev := passkey.NewEvidence(as, a.Enrol(s))
+	pub := s.Public()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, _, err := ev.Verify(pub, h[:], as.Signature); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
