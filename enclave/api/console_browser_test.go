@@ -175,6 +175,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	a11y("job queue")
 	shot("jobs")
 
+	// Authorizations: counts by catalog category and by bank.
+	run("authorizations", chromedp.Navigate(origin+"/console/authorizations"), chromedp.WaitVisible("#auth-categories", chromedp.ByQuery))
+	var catRows int
+	run("category rows", chromedp.Evaluate(`document.querySelectorAll("#auth-categories tbody tr").length`, &catRows))
+	if catRows == 0 {
+		t.Fatal("no authorization counted by category")
+	}
+	a11y("authorizations")
+	shot("authorizations")
+
 	// A forged post without the CSRF token is refused, session cookie and all.
 	var forged int
 	run("forged post", chromedp.Evaluate(fmt.Sprintf(`fetch("/console/jobs/%s/approve", {method: "POST", body: new URLSearchParams({credential_id: "x"})}).then(r => r.status)`, j.ID),
@@ -234,6 +244,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	a11y("released")
 	shot("released")
+	run("usage", chromedp.Navigate(origin+"/console/usage?category=2"), chromedp.WaitVisible("main table", chromedp.ByQuery))
+	if s := text("main table"); !strings.Contains(s, j.ID) {
+		t.Fatalf("the usage report of category 2 does not list %s:\n%s", j.ID, s)
+	}
+	a11y("usage")
+	shot("usage")
 	run("audit", chromedp.Navigate(origin+"/console/audit"), chromedp.WaitVisible("#audit-status.ok", chromedp.ByQuery))
 	a11y("audit")
 	shot("audit")

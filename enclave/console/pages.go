@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"insitu/connectors/catalog"
 	"insitu/connectors/ident"
 	"insitu/enclave/audit"
 	"insitu/enclave/consent"
@@ -159,7 +160,57 @@ type authData struct {
 	Searched      bool
 	Found         []consent.Authorization
 	Counts        []consent.BankCounts
+	Categories    []categoryCount
 	Problem       string
+}
+
+// categoryCount is how many current authorizations cover an item of a catalog category.
+type categoryCount struct {
+	No    int
+	Name  string
+	Count int
+}
+
+// maxCategoryScan bounds the authorizations read to count them by category.
+const maxCategoryScan = 200000
+
+// categoryCounts counts the current authorizations by the catalog categories of their items (an
+// authorization naming items of two categories counts in both).
+func (c *Console) categoryCounts(r *http.Request, l *lang) ([]categoryCount, error) {
+	cat := catalog.Default()
+	counts := map[int]int{}
+	var after int64
+	for read := 0; read < maxCategoryScan; {
+		page, err := c.e.Consent.List(r.Context(), consent.Filter{Status: consent.StatusCurrent, At: c.now(), AfterID: after, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, a := range page {
+			seen := map[int]bool{}
+			for _, key := range a.Items {
+				if it, err := cat.Item(key); err == nil && it.Category != nil && !seen[it.Category.No] {
+					seen[it.Category.No] = true
+					counts[it.Category.No]++
+				}
+			}
+		}
+		read += len(page)
+		after = page[len(page)-1].ID
+	}
+	var out []categoryCount
+	for _, k := range cat.Categories {
+		if n := counts[k.No]; n > 0 {
+			name := k.NameEN
+			if l.Code == LangZH {
+				name = k.NameZH
+			}
+			out = append(out, categoryCount{No: k.No, Name: name, Count: n})
+		}
+	}
+	return out, nil
 }
 
 func (c *Console) authPage(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -174,6 +225,9 @@ func (c *Console) showAuth(w http.ResponseWriter, r *http.Request, s *session, s
 	}
 	var err error
 	if d.Counts, err = c.e.Consent.Counts(r.Context(), "", c.now()); err != nil {
+		return err
+	}
+	if d.Categories, err = c.categoryCounts(r, pickLang(r)); err != nil {
 		return err
 	}
 	if d.Query != "" {
@@ -200,7 +254,7 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	l := pickLang(r)
 	if _, err := c.e.Consent.Revoke(r.Context(), s.party, id, strings.TrimSpace(r.PostFormValue("reason"))); err != nil {
-		if errors.Is(err, consent.ErrInvalid) || errors.Is(err, consent.ErrNotFound) {
+		if errors.Is(err, consent.ErrInvalid) || errors.Is(err, consent.ErrNotFound) || errors.Is(err, consent.ErrAlreadyRevoked) {
 			return c.showAuth(w, r, s, http.StatusBadRequest, "", err.Error())
 		}
 		return err
