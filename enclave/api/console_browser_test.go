@@ -46,6 +46,12 @@ const unlabelledJS = `(() => {
     !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim())).length;
 })()`
 
+// axeSeriousJS runs axe-core (already injected) on the page and lists its serious and critical
+// violations.
+const axeSeriousJS = `axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
+  .filter(v => v.impact === 'serious' || v.impact === 'critical')
+  .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' — ' + v.nodes.map(n => n.target.join(' ')).join(', ')))`
+
 // TestConsoleInBrowser drives the steward console in headless Chromium with a virtual WebAuthn
 // authenticator: a bank is refused, a steward enrols a passkey (signing its statement with the
 // steward's key through the API), signs in, reviews and approves a pending job with the passkey,
@@ -112,12 +118,31 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	axeJS := ""
+	if p := os.Getenv("INSITU_TEST_AXE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("INSITU_TEST_AXE: %v", err)
+		}
+		axeJS = string(b)
+	} else {
+		t.Log("axe-core not run: set INSITU_TEST_AXE to axe.min.js (npm install axe-core; .ci/run does); the label check runs")
+	}
 	a11y := func(page string) {
 		t.Helper()
 		var n int
 		run("accessibility check of "+page, chromedp.Evaluate(unlabelledJS, &n))
 		if n != 0 {
 			t.Errorf("%s: %d form controls without a label, or no lang attribute", page, n)
+		}
+		if axeJS == "" {
+			return
+		}
+		var found []string
+		run("axe-core on "+page, chromedp.Evaluate(axeJS, nil), chromedp.Evaluate(axeSeriousJS, &found,
+			func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
+		for _, v := range found {
+			t.Errorf("%s: axe-core: %s", page, v)
 		}
 	}
 	text := func(sel string) string {
