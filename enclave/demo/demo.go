@@ -2,7 +2,9 @@
 // into an enclave; a bank uploads its plugin and sealed labels and submits a signed HE job; two
 // stewards review and approve it; the plugin trains logistic regression on encrypted data in the
 // sandbox; the output gate verifies and releases the model; the bank opens its result and checks
-// the receipt, and the audit log verifies. Call Run.
+// the receipt, and the audit log verifies; the bank scores applicants online; and it asks for a
+// credit scorecard in aggregate mode, which the plugin learns from noisy, thresholded answers under
+// a privacy budget the stewards see before approving. Call Run.
 package demo
 
 import (
@@ -44,6 +46,9 @@ type Config struct {
 	// PluginBinary is a static executable of plugins/helr to upload; when empty the demo uses the
 	// insitu binary itself if it is static, and otherwise builds plugins/helr with the Go toolchain.
 	PluginBinary string
+	// ScorecardPlugin is a static executable of plugins/scorecard, for the aggregate-mode step; when
+	// empty the demo finds or builds one as for PluginBinary.
+	ScorecardPlugin string
 }
 
 // Result holds the demo's figures, for tests and callers that want more than the printout.
@@ -76,6 +81,8 @@ type Result struct {
 	// the verification query (match, no_match or unknown).
 	Applicants   int
 	VerifyAnswer string
+	// Scorecard is the aggregate-mode scorecard job's outcome.
+	Scorecard *ScorecardResult
 }
 
 // Run executes the demo, printing each step to w.
@@ -106,7 +113,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	fmt.Fprintf(w, "working in %s\n\n", dir)
 
 	// 1. Synthetic provider data.
-	step := stepper(w, 11)
+	step := stepper(w, 12)
 	done := step("synthetic platform data")
 	synthDir := filepath.Join(dir, "synth")
 	// The data describe today, so that the authorizations are valid now.
@@ -247,6 +254,12 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	// 11. The model in use.
 	done = step("the bank scores three new applicants online and asks one verification query")
 	if err := useModel(ctx, e, p, run, res, w); err != nil {
+		return nil, err
+	}
+	done()
+	// 12. Aggregate mode.
+	done = step("the bank asks for a scorecard in aggregate mode: noisy answers under a privacy budget")
+	if err := scorecardJob(ctx, e, p, m, j.Manifest.Labels, dir, cfg, res, w); err != nil {
 		return nil, err
 	}
 	done()

@@ -20,8 +20,9 @@ import (
 	"insitu/enclave/sandbox"
 )
 
-// helrBin is plugins/helr, built statically once per test binary when the tests run as root on Linux.
-var helrBin string
+// helrBin and scorecardBin are plugins/helr and plugins/scorecard, built statically once per test
+// binary when the tests run as root on Linux.
+var helrBin, scorecardBin string
 
 func TestMain(m *testing.M) {
 	sandbox.MaybeRunTrampoline()
@@ -33,11 +34,11 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer os.RemoveAll(dir)
-			helrBin = filepath.Join(dir, "helr")
-			cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", helrBin, "insitu/plugins/helr")
+			helrBin, scorecardBin = filepath.Join(dir, "helr"), filepath.Join(dir, "scorecard")
+			cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", dir+"/", "insitu/plugins/helr", "insitu/plugins/scorecard")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "go build plugins/helr: %v\n%s", err, out)
+				fmt.Fprintf(os.Stderr, "go build plugins/helr and plugins/scorecard: %v\n%s", err, out)
 				return 1
 			}
 		}
@@ -58,7 +59,7 @@ func TestRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "work") // does not exist yet: Run creates it
 	var out bytes.Buffer
 	needRoot(t)
-	res, err := Run(ctx, Config{Enterprises: 3000, Seed: 1, Dir: dir, PluginBinary: helrBin}, &out)
+	res, err := Run(ctx, Config{Enterprises: 3000, Seed: 1, Dir: dir, PluginBinary: helrBin, ScorecardPlugin: scorecardBin}, &out)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
@@ -139,19 +140,40 @@ func TestRun(t *testing.T) {
 	if len(res.Bundle.Scores) != res.Cohort {
 		t.Errorf("%d scores for a cohort of %d", len(res.Bundle.Scores), res.Cohort)
 	}
+	// Aggregate mode: the stewards saw the job's privacy impact before approving; the released
+	// scorecard has a points table and held-out figures, and the job spent at most its ε.
+	sc := res.Scorecard
+	if sc == nil || sc.Bundle == nil || sc.Bundle.Scorecard == nil || len(sc.Bundle.Scorecard.Characteristics) == 0 {
+		t.Fatalf("scorecard step: %+v", sc)
+	}
+	if sc.Review.Requested != scorecardEpsilon || !sc.Review.Fits || sc.Review.Spent != 0 || sc.Review.Total != 16 {
+		t.Errorf("the stewards' review of the scorecard job: %+v", sc.Review)
+	}
+	if !(sc.EpsilonSpent > 0) || sc.EpsilonSpent > scorecardEpsilon*(1+1e-9) || math.Abs(sc.EpsilonLeft-(16-sc.EpsilonSpent)) > 1e-6 {
+		t.Errorf("ε spent %v, left %v", sc.EpsilonSpent, sc.EpsilonLeft)
+	}
+	// A cohort of a few hundred at ε = 2 is noisy: the scorecard ranks better than chance.
+	if auc := sc.Bundle.Metrics["auc"]; !(auc > 0.5) || len(sc.Bundle.Scores) != sc.Cohort || sc.Cohort < res.Cohort {
+		t.Errorf("scorecard: held-out AUC %v, %d scores for a cohort of %d (the HE job's: %d)", auc, len(sc.Bundle.Scores), sc.Cohort, res.Cohort)
+	}
 	for _, h := range []string{
-		"[1/11] synthetic platform data",
-		"[2/11] enclave data directory",
-		"[3/11] ingest into an encrypted dataset",
-		"[4/11] enterprises' authorizations",
-		"[5/11] verify the dataset and the audit log",
-		"[6/11] the bank aligns its borrowers (PSI), uploads its plugin and sealed labels",
+		"[1/12] synthetic platform data",
+		"[2/12] enclave data directory",
+		"[3/12] ingest into an encrypted dataset",
+		"[4/12] enterprises' authorizations",
+		"[5/12] verify the dataset and the audit log",
+		"[6/12] the bank aligns its borrowers (PSI), uploads its plugin and sealed labels",
 		"PSI (ECDH over ristretto255)",
-		"[7/11] the stewards review the request and approve it",
-		"[8/11] the enclave runs the plugin in the sandbox on CKKS-encrypted data",
-		"[9/11] the output gate verifies and releases",
-		"[10/11] verify the receipt offline and the audit log",
-		"[11/11] the bank scores three new applicants online and asks one verification query",
+		"[7/12] the stewards review the request and approve it",
+		"[8/12] the enclave runs the plugin in the sandbox on CKKS-encrypted data",
+		"[9/12] the output gate verifies and releases",
+		"[10/12] verify the receipt offline and the audit log",
+		"[11/12] the bank scores three new applicants online and asks one verification query",
+		"[12/12] the bank asks for a scorecard in aggregate mode",
+		"this job asks for ε 2, which fits",
+		"points table (PDO 20",
+		fmt.Sprintf("scorecard from noisy aggregates  AUC %.4f", sc.Bundle.Metrics["auc"]),
+		fmt.Sprintf("the job spent ε %.3f of its 2", sc.EpsilonSpent),
 		"iteration 10/10",
 		fmt.Sprintf("%d checks passed", res.ChecksOK),
 		fmt.Sprintf("AUC %.4f", he),
@@ -162,7 +184,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", h, printed)
 		}
 	}
-	if strings.Index(printed, "[4/11]") < strings.Index(printed, "[3/11]") || strings.Index(printed, "[10/11]") < strings.Index(printed, "[9/11]") {
+	if strings.Index(printed, "[4/12]") < strings.Index(printed, "[3/12]") || strings.Index(printed, "[12/12]") < strings.Index(printed, "[11/12]") {
 		t.Error("steps printed out of order")
 	}
 }

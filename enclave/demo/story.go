@@ -289,11 +289,14 @@ func runJob(ctx context.Context, e *enclave.Enclave, j *job.Job, cfg Config, res
 		}
 		if rep.Run.HE != nil {
 			res.Refreshes = rep.Run.HE.Refreshes
+			res.Iterations = bar.last
+			fmt.Fprintf(w, "      the plugin saw %d encrypted rows, %d refreshes by the enclave, run %.1f s\n",
+				rep.Cohort.Train, res.Refreshes, rep.Run.Wall.Seconds())
+		} else {
+			fmt.Fprintf(w, "      the plugin saw no row: only noisy, thresholded answers about %d subjects, run %.1f s\n",
+				rep.Cohort.Train, rep.Run.Wall.Seconds())
 		}
-		fmt.Fprintf(w, "      the plugin saw %d encrypted rows, %d refreshes by the enclave, run %.1f s\n",
-			rep.Cohort.Train, res.Refreshes, rep.Run.Wall.Seconds())
 	}
-	res.Iterations = bar.last
 	return rep, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strconv"
 
 	"insitu/plugins/sdk"
 )
@@ -31,15 +32,25 @@ func Grid() []float64 {
 
 // QuantileEdges returns at most bins−1 edges splitting the counts of h (one label row or two, added;
 // negative noisy counts count as 0) into bins of about equal frequency, each edge interpolated
-// linearly inside the grid cell where its quantile falls. Where one heavy cell (a value most rows
+// linearly inside the grid cell where its quantile falls and rounded to few digits (Round); a cell
+// that looks like one value's point mass gives one edge, its upper grid edge. Where one heavy cell (a value most rows
 // share, such as a count's 0) swallows many quantiles, the tail after it is kept apart too: every
 // grid edge with at least total/(4·bins) rows on either side since the last edge is an edge.
-func QuantileEdges(h sdk.FeatureHistogram, bins int) []float64 {
+//
+// noise is the standard deviation of one noisy count (0 for exact counts): a cell whose count is
+// below 2·noise counts as empty, and the tail's edges need 8·noise rows, so that noise alone makes
+// no edge.
+func QuantileEdges(h sdk.FeatureHistogram, bins int, noise float64) []float64 {
 	k := len(h.Edges)
 	counts := make([]float64, k+1)
 	for _, row := range h.Counts {
 		for j := 0; j <= k; j++ {
 			counts[j] += math.Max(0, row[j])
+		}
+	}
+	for j, c := range counts {
+		if c < 2*noise*math.Sqrt(float64(len(h.Counts))) {
+			counts[j] = 0
 		}
 	}
 	var total float64
@@ -66,17 +77,23 @@ func QuantileEdges(h sdk.FeatureHistogram, bins int) []float64 {
 			e = h.Edges[0]
 		case j == k:
 			e = h.Edges[k-1]
+		case pointMass(counts, j, total/float64(bins)):
+			// The value's own bin: an integer's when the cell holds one, else the upper edge.
+			e = h.Edges[j]
+			if f := math.Floor(e); f > h.Edges[j-1] {
+				e = f
+			}
 		default:
 			lo, hi := h.Edges[j-1], h.Edges[j]
 			frac := (target - cum) / math.Max(counts[j], 1e-12)
-			e = lo + math.Min(1, math.Max(0, frac))*(hi-lo)
+			e = Round(lo+math.Min(1, math.Max(0, frac))*(hi-lo), lo, hi, (hi-lo)/16)
 		}
 		out = append(out, e)
 	}
 	// A heavy cell (a value that most rows share, such as 0 of a count) swallows many quantiles and
 	// leaves the tail in few bins; where the tail has mass, its grid edges are kept too: every grid
 	// edge with at least total/(4·bins) rows on either side since the last edge kept.
-	minMass := total / float64(4*bins)
+	minMass := math.Max(total/float64(4*bins), 8*noise)
 	var extra []float64
 	acc, after := 0.0, total
 	for j := 0; j < k; j++ {
@@ -95,6 +112,43 @@ func QuantileEdges(h sdk.FeatureHistogram, bins int) []float64 {
 	return slices.Compact(out)
 }
 
+// CountNoise is the standard deviation of one count of a histogram of f features answered with
+// budget rho: the enclave's σ for a count query, √f/√(2ρ) (one row is in one bin of each feature).
+func CountNoise(f int, rho float64) float64 {
+	return math.Sqrt(float64(f) / (2 * rho))
+}
+
+// pointMass reports whether grid cell j looks like one value most rows share (a count's 0, a
+// capped amount): it holds at least two bins' worth of rows while each neighbour holds less than an
+// eighth of it. Its quantiles then all go to its upper edge, so that the value has a bin of its own.
+func pointMass(counts []float64, j int, perBin float64) bool {
+	c := counts[j]
+	if c < 2*perBin {
+		return false
+	}
+	return (j == 0 || counts[j-1] < c/8) && (j+1 >= len(counts) || counts[j+1] < c/8)
+}
+
+// Round returns the number with the fewest significant decimal digits within tol of x and inside
+// (lo, hi] (x itself when none is nearer): edges a person reads, such as 2, 0.45 or 15000, where
+// the precision of a noisy quantile adds nothing.
+func Round(x, lo, hi, tol float64) float64 {
+	a, b := math.Max(x-tol, lo), math.Min(x+tol, hi)
+	if !(a < b) {
+		return x
+	}
+	if a < 0 && b >= 0 {
+		return 0
+	}
+	for digits := 1; digits <= 15; digits++ {
+		c, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', digits, 64), 64)
+		if err == nil && c > a && c <= b {
+			return c
+		}
+	}
+	return x
+}
+
 // nextQuantileIn reports whether an edge of out lies in (lo, hi).
 func nextQuantileIn(out []float64, lo, hi float64) bool {
 	for _, e := range out {
@@ -106,7 +160,7 @@ func nextQuantileIn(out []float64, lo, hi float64) bool {
 }
 
 // FineEdges asks one histogram of the features over Grid, spending rho, and returns edges of about
-// equal frequency for each (at most bins−1).
+// equal frequency for each (at most bins−1), ignoring what the noise of the answer could make alone.
 func FineEdges(ctx context.Context, c sdk.AggregateClient, features []string, bins int, rho float64) ([][]float64, error) {
 	q := sdk.HistogramQuery{Rho: rho}
 	for _, f := range features {
@@ -118,7 +172,7 @@ func FineEdges(ctx context.Context, c sdk.AggregateClient, features []string, bi
 	}
 	out := make([][]float64, len(features))
 	for i, h := range a.Features {
-		out[i] = QuantileEdges(h, bins)
+		out[i] = QuantileEdges(h, bins, CountNoise(len(features), rho))
 	}
 	return out, nil
 }

@@ -16,7 +16,8 @@
 //     current scorecard (TreeHistograms at the root, the scorecard written as a one-tree-per-feature
 //     ensemble), which give the gradient, the Hessian's diagonal and its intercept row; the
 //     correlation of step 4 gives its cross terms. A secant line search on the directional
-//     derivative along the previous step, free of queries, pulls an overshooting step back.
+//     derivative along the previous step, free of queries, pulls an overshooting step back, and
+//     every coefficient stays at most 0, so that a better bin never costs points.
 //
 // The output is the scorecard as the output gate reads it: Output.Trees holds one tree per kept
 // feature, splitting only on it at the coarse edges (x < t with t the float just above the edge)
@@ -430,6 +431,11 @@ func (f *Fitted) newton(ctx context.Context, c sdk.AggregateClient, features []s
 		prevTheta, prevGrad, prevStep = slices.Clone(theta), g, make([]float64, d)
 		for i := range theta {
 			prevStep[i] = -scale * dx.AtVec(i)
+			if i > 0 && theta[i]+prevStep[i] > 0 {
+				// A coefficient on WoE = ln(%good/%bad) stays at most 0: a better bin never costs
+				// points (correlated characteristics can otherwise flip a sign).
+				prevStep[i] = -theta[i]
+			}
 			theta[i] += prevStep[i]
 		}
 	}
