@@ -232,6 +232,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot("approved")
 
+	// Reject a second job with a reason: the passkey signs the rejection context, the hash and the reason.
+	m2 := f.manifest(t, f.ids[asBank].Name, plugin, li.Digest, "console rejection")
+	j2, err := bankA.Submit(bg, signed(t, m2, f.ids[asBank]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("reject", chromedp.Navigate(origin+"/console/jobs/"+j2.ID), chromedp.WaitVisible("#reason", chromedp.ByQuery),
+		chromedp.SendKeys("#reason", "too many fields for the stated purpose", chromedp.ByQuery),
+		chromedp.Click("#reject-button", chromedp.ByQuery), chromedp.WaitVisible(".state-rejected", chromedp.ByQuery))
+	if jj, err := f.e.Jobs.Get(bg, j2.ID); err != nil || jj.State != job.Rejected || jj.Reason != "too many fields for the stated purpose" {
+		t.Fatalf("after the browser's rejection: %+v, %v", jj, err)
+	}
+
 	// Switch to Chinese and see the same page in Chinese.
 	run("switch to Chinese", chromedp.Click("#lang-switch", chromedp.ByQuery), chromedp.WaitVisible(`html[lang="zh-CN"]`, chromedp.ByQuery))
 	if s := text("h1"); s != "审核任务" {
