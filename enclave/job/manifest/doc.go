@@ -58,8 +58,8 @@
 // such a field is a model input only, since outputs are weights, scores and metrics and never field
 // values. Steps are checked without data: each step's parameters, and that it applies to the kind of
 // column it meets (a date starts with age, an enum ends with onehot, nothing follows onehot). In he
-// mode every numeric feature must be clipped and scaled so that its output is bounded; the runner
-// checks the fitted bounds again with features' RequireBounded. Declared weights must cover the
+// mode every numeric feature must be clipped and scaled so that its output is bounded; the enclave
+// checks the fitted bounds again before it encrypts anything. Declared weights must cover the
 // features the fields are known to give. A scorecard (bins per characteristic, the largest
 // coefficient, weight of evidence and intercept, the largest points and the scaling) is the output of
 // the family scorecard only; trees (count, depth, leaves, largest leaf value) bound a tree ensemble.

@@ -196,7 +196,7 @@ func TestDefaultStepsFit(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: fit: %v", c.key, err)
 		}
-		if err := fit.RequireBounded(-1, 1); err != nil {
+		if err := fit.RequireBounded(-4, 4); err != nil {
 			t.Errorf("%s: %v", c.key, err)
 		}
 	}
@@ -231,7 +231,7 @@ const heJSON = `{"expires": "2030-12-31T15:59:59.000Z", "labels": "sha256:2C26B4
  "model": {"hyperparameters": {"solver": {"momentum": [0.90, 9.9e-1], "name": "gd"}, "iterations": 10.0, "l2": 5e-1}, "family": "logistic_regression"},
  "mode": "he",
  "fields": [
-   {"steps": [{"impute": {"strategy": "median"}}, {"clip": {"upper_quantile": 0.99, "lower_quantile": 0.01}}, {"scale": {"range": [-1, 1], "method": "minmax"}}],
+   {"steps": [{"impute": {"strategy": "median"}}, {"clip": {"upper_quantile": 0.99, "lower_quantile": 0.01}}, {"scale": {"method": "standard"}}, {"clip": {"max": 4e0, "min": -4}}],
     "key": "tax_arrears_history.arrears_count_24m", "name": "tax_arrears_history.arrears_count_24m", "personal": false},
    {"key": "tax_arrears_history.tax_credit_grade", "name": "grade",
     "steps": [{"impute": {"strategy": "most_frequent"}}, {"onehot": {"categories": ["A", "B", "M", "C", "D"]}}]}

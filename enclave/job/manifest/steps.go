@@ -24,11 +24,13 @@ func ptr[T any](v T) *T { return &v }
 // DefaultSteps returns the transform a field gets when the manifest gives it none, chosen from its
 // catalog type so that every output is bounded (and so acceptable in he mode):
 //
-//   - int, float: impute the training median, clip at the training 1 % and 99 % quantiles, min-max
-//     scale to [−1, 1];
+//   - int, float: impute the training median, clip at the training 1 % and 99 % quantiles
+//     (winsorise), standardise, clip to ±4 — centred, unit-scaled and bounded, which is what an HE
+//     logistic regression needs to converge in few iterations (see modeling/helr.FeatureSpec: on
+//     the default-credit benchmark min-max scaling to [−1, 1] instead leaves skewed columns
+//     off-centre and ten iterations reach AUC 0.70 against 0.73);
 //   - bool (0 or 1): impute the training median, clip to [0, 1], min-max scale to [0, 1];
-//   - date: age in years at DefaultAgeReference, impute the median, clip at the 1 % and 99 %
-//     quantiles, min-max scale to [−1, 1];
+//   - date: age in years at DefaultAgeReference, then as int;
 //   - enum: impute the most frequent value, one-hot over the catalog's values in catalog order, with
 //     an __other__ output for values outside them.
 //
@@ -40,7 +42,8 @@ func DefaultSteps(f *catalog.Field) ([]features.Step, error) {
 	bounded := []features.Step{
 		{Impute: &features.Impute{Strategy: features.ImputeMedian}},
 		{Clip: &features.Clip{LowerQuantile: ptr(0.01), UpperQuantile: ptr(0.99)}},
-		{Scale: &features.Scale{Method: features.ScaleMinMax, Range: []float64{-1, 1}}},
+		{Scale: &features.Scale{Method: features.ScaleStandard}},
+		{Clip: &features.Clip{Min: ptr(-4.0), Max: ptr(4.0)}},
 	}
 	switch f.Type {
 	case catalog.TypeInt, catalog.TypeFloat:
