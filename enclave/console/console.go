@@ -139,10 +139,18 @@ type page func(w http.ResponseWriter, r *http.Request, s *session) error
 func (c *Console) routes() {
 	m := c.mux
 	static, _ := fs.Sub(staticFS, "static")
-	m.Handle("GET "+Prefix+"/static/", http.StripPrefix(Prefix+"/static/", http.FileServerFS(static)))
+	files := http.StripPrefix(Prefix+"/static/", http.FileServerFS(static))
+	m.HandleFunc("GET "+Prefix+"/static/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
 	m.HandleFunc("GET "+Prefix+"/{$}", func(w http.ResponseWriter, r *http.Request) {
-		if c.session(r) != nil {
-			http.Redirect(w, r, Prefix+"/jobs", http.StatusSeeOther)
+		if s := c.session(r); s != nil {
+			http.Redirect(w, r, home(s.role), http.StatusSeeOther)
 			return
 		}
 		http.Redirect(w, r, Prefix+"/signin", http.StatusSeeOther)
@@ -158,13 +166,13 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+Prefix+"/signout", c.signout)
 	m.HandleFunc("POST "+Prefix+"/lang", c.anonPost(c.setLang))
 
-	m.HandleFunc("GET "+Prefix+"/jobs", c.auth(overseers, c.jobsPage))
-	m.HandleFunc("GET "+Prefix+"/jobs/{id}", c.auth(overseers, c.jobPage))
-	m.HandleFunc("GET "+Prefix+"/jobs/{id}/progress", c.auth(overseers, c.progressJSON))
-	m.HandleFunc("GET "+Prefix+"/jobs/{id}/receipt", c.auth(overseers, c.receiptFile))
+	m.HandleFunc("GET "+Prefix+"/jobs", c.auth(stewards, c.jobsPage))
+	m.HandleFunc("GET "+Prefix+"/jobs/{id}", c.auth(stewards, c.jobPage))
+	m.HandleFunc("GET "+Prefix+"/jobs/{id}/progress", c.auth(stewards, c.progressJSON))
+	m.HandleFunc("GET "+Prefix+"/jobs/{id}/receipt", c.auth(stewards, c.receiptFile))
 	m.HandleFunc("POST "+Prefix+"/jobs/{id}/approve", c.authPost(stewards, c.approve))
 	m.HandleFunc("POST "+Prefix+"/jobs/{id}/reject", c.authPost(stewards, c.reject))
-	m.HandleFunc("GET "+Prefix+"/released", c.auth(overseers, c.releasedPage))
+	m.HandleFunc("GET "+Prefix+"/released", c.auth(stewards, c.releasedPage))
 	m.HandleFunc("GET "+Prefix+"/audit", c.auth(overseers, c.auditPage))
 	m.HandleFunc("GET "+Prefix+"/audit/export", c.auth(overseers, c.auditExport))
 	m.HandleFunc("GET "+Prefix+"/authorizations", c.auth(stewards, c.authPage))
@@ -250,6 +258,15 @@ func (c *Console) authPost(roles []string, h page) http.HandlerFunc {
 func (c *Console) stillRegistered(ctx context.Context, s *session) bool {
 	p, err := c.e.Jobs.Party(ctx, s.party)
 	return err == nil && p.Role == s.role
+}
+
+// home is where a party of role lands after sign-in: the job queue for a steward, the audit log
+// for an admin.
+func home(role string) string {
+	if role == keys.RoleSteward {
+		return Prefix + "/jobs"
+	}
+	return Prefix + "/audit"
 }
 
 func allowed(roles []string, role string) bool {

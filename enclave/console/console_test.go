@@ -392,6 +392,10 @@ func TestBudgetsEditable(t *testing.T) {
 	if admin.get("/console/audit"); admin.status != http.StatusOK {
 		t.Fatalf("an admin on the audit page: %d", admin.status)
 	}
+	// Jobs are the stewards' (as in the API): an admin neither reviews nor lists them.
+	if admin.get("/console/jobs"); admin.status != http.StatusForbidden {
+		t.Fatalf("an admin on the job queue: %d, want 403", admin.status)
+	}
 }
 
 func TestSessionTimeoutsAndFailedSignIn(t *testing.T) {

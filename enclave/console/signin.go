@@ -137,7 +137,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request, _ *session) err
 		return err
 	}
 	setCookie(w, SessionCookie, sess.id, 0)
-	http.Redirect(w, r, Prefix+"/jobs", http.StatusSeeOther)
+	http.Redirect(w, r, home(p.Role), http.StatusSeeOther)
 	return nil
 }
 
