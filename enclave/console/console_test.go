@@ -363,6 +363,17 @@ func TestPagesRender(t *testing.T) {
 			t.Errorf("%s: status %d, not a whole page:\n%s", p, b.status, page)
 		}
 	}
+	// Downloads: the usage report as CSV, the audit log as JSON lines (with the sign-in in it).
+	if csv := b.get("/console/usage?category=2&format=csv"); b.status != http.StatusOK || !strings.HasPrefix(csv, "job,bank,purpose") {
+		t.Errorf("usage CSV: %d %q", b.status, csv)
+	}
+	if md := b.get("/console/usage?category=2&format=md"); b.status != http.StatusOK || !strings.Contains(md, "|") {
+		t.Errorf("usage Markdown: %d %q", b.status, md)
+	}
+	lines := strings.Split(strings.TrimSpace(b.get("/console/audit/export?kind=console_sign_in")), "\n")
+	if b.status != http.StatusOK || len(lines) != 1 || !strings.Contains(lines[0], `"actor":"steward-1"`) {
+		t.Errorf("audit export of sign-ins: %d %q", b.status, lines)
+	}
 }
 
 func TestBudgetsEditable(t *testing.T) {
