@@ -27,7 +27,6 @@ import (
 	"insitu/enclave/pluginstore"
 	"insitu/enclave/psi"
 	"insitu/enclave/sandbox"
-	"insitu/modeling/features"
 	"insitu/modeling/logreg"
 	"insitu/modeling/metrics"
 	"insitu/plugins/sdk"
@@ -80,20 +79,17 @@ func newParties(ctx context.Context, e *enclave.Enclave, bank string) (*parties,
 }
 
 // heManifest is the bank's job: HE logistic regression of plugins/helr on the requested fields,
-// each imputed, standardised and clipped to [-4, 4] so every encrypted input is bounded.
+// with their default transforms, so every encrypted input is bounded.
 func heManifest(m *dataset.Manifest, bank string, plugin pluginstore.Digest, labels string, iterations int) (*manifest.Manifest, error) {
-	lo, hi := -4.0, 4.0
 	var fields []manifest.Field
 	for _, key := range bankFields {
 		c, ok := m.Column(key)
 		if !ok || (c.CatalogType != "int" && c.CatalogType != "float") {
 			continue
 		}
-		fields = append(fields, manifest.Field{Key: key, Steps: []features.Step{
-			{Impute: &features.Impute{Strategy: features.ImputeMedian}},
-			{Scale: &features.Scale{Method: features.ScaleStandard}},
-			{Clip: &features.Clip{Min: &lo, Max: &hi}},
-		}})
+		// No steps: the catalog type's default, which for numbers winsorises at the training 1 % and
+		// 99 % quantiles, standardises and clips to ±4 — bounded, as HE mode needs.
+		fields = append(fields, manifest.Field{Key: key})
 	}
 	mf := &manifest.Manifest{
 		Format: manifest.FormatV1, Bank: bank, Purpose: "model_development",
