@@ -26,6 +26,11 @@
 // quorum (SettingQuorum, default 1). A steward who approves twice counts once; a bank, or a party not
 // registered, cannot approve; the approval of a steward removed before the quorum is reached no
 // longer counts. One steward's rejection rejects the job, with a reason the bank sees.
+//
+// A steward signs a decision with its ML-DSA key (Approve, Reject), or in the console with a passkey
+// enrolled under that key (EnrollPasskey; then ApprovePasskey, RejectPasskey): the assertion's
+// challenge is the manifest hash (PasskeyChallenge), and the decision records the assertion and the
+// enrolment, so that a receipt verifies it offline (package passkey).
 package job
 
 import (

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"insitu/enclave/audit"
+	"insitu/enclave/job/manifest"
 	"insitu/enclave/job/passkey"
 	"insitu/enclave/keys"
 )
@@ -362,8 +363,8 @@ func (b *Board) ApprovePasskey(ctx context.Context, id, steward string, a *passk
 // RejectPasskey rejects job id with reason by the steward whose passkey made assertion a over
 // PasskeyChallenge of RejectionMessage under RejectionContext.
 func (b *Board) RejectPasskey(ctx context.Context, id, steward string, a *passkey.Assertion, reason string) (Status, error) {
-	if reason == "" || len(reason) > 4096 {
-		return Status{}, fmt.Errorf("job: reject %s: give a reason of 1 to 4096 bytes: the bank sees it", id)
+	if reason == "" || len(reason) > manifest.MaxText {
+		return Status{}, fmt.Errorf("job: reject %s: give a reason of 1 to %d bytes: the bank sees it", id, manifest.MaxText)
 	}
 	return b.decideWith(ctx, id, steward, false, reason, b.passkeyVerifier(a))
 }
