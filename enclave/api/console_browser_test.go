@@ -250,6 +250,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if s := text("h1"); s != "审核任务" {
 		t.Fatalf("the review page in Chinese is titled %q", s)
 	}
+	a11y("review in Chinese")
 	shot("review-zh")
 	run("back to English", chromedp.Click("#lang-switch", chromedp.ByQuery), chromedp.WaitVisible(`html[lang="en"]`, chromedp.ByQuery))
 
