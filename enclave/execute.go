@@ -152,7 +152,7 @@ func (e *Enclave) RunJob(ctx context.Context, id string, opts RunOptions) (*RunR
 	}
 	spec := runner.RunSpec{
 		Plugins: e.Plugins, Digest: digest, Mode: m.Mode,
-		Sandbox: opts.Sandbox, TempDir: opts.TempDir, Logger: opts.Logger, Args: opts.Args,
+		Sandbox: opts.Sandbox, TempDir: opts.TempDir, Logger: progressLogger(opts, progress), Args: opts.Args,
 	}
 	if spec.Hyperparameters, err = hyperparameters(m.Model.Hyperparameters); err != nil {
 		return fail("the manifest's hyperparameters: " + err.Error())

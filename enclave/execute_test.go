@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -343,9 +344,16 @@ func TestRunHEJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := l.e.RunJob(ctx, id, l.runOptions(&params))
+	opts := l.runOptions(&params)
+	var steps []string
+	opts.Progress = func(_, what string) { steps = append(steps, what) }
+	rep, err := l.e.RunJob(ctx, id, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The plugin's iterations reach the progress reports.
+	if !slices.Contains(steps, "training: iteration 1/6") || !slices.Contains(steps, "training: iteration 6/6") {
+		t.Errorf("progress: %q", steps)
 	}
 	if rep.Run == nil || rep.Run.HE == nil || rep.Run.HE.Refreshes != (len(rep.Cohort.Features)+1)*5 {
 		t.Fatalf("run %v: want (features+1)·(iterations−1) refreshes", rep.Run)

@@ -257,11 +257,15 @@ func runJob(ctx context.Context, e *enclave.Enclave, j *job.Job, cfg Config, res
 		return nil, err
 	}
 	opts := enclave.RunOptions{
-		Sandbox:  sandbox.Spec{Limits: sandbox.Limits{WallClock: 10 * time.Minute, CPUTime: 20 * time.Minute, Memory: 8 << 30}},
-		TempDir:  runDir,
-		Logger:   slog.New(bar),
-		Progress: func(_, what string) { fmt.Fprintf(w, "      %s\n", what) },
-		Args:     pluginArgs,
+		Sandbox: sandbox.Spec{Limits: sandbox.Limits{WallClock: 10 * time.Minute, CPUTime: 20 * time.Minute, Memory: 8 << 30}},
+		TempDir: runDir,
+		Logger:  slog.New(bar),
+		Progress: func(_, what string) {
+			if !strings.HasPrefix(what, "training: iteration") { // the bar shows those
+				fmt.Fprintf(w, "      %s\n", what)
+			}
+		},
+		Args: pluginArgs,
 	}
 	if cfg.AllowWeakerSandbox {
 		opts.Sandbox.Mode = sandbox.AllowWeaker
