@@ -53,7 +53,7 @@ func (l *lab) aggManifest(t *testing.T, plugin pluginstore.Digest, labels, famil
 		m.Model.Hyperparameters = map[string]any{"max_bins": 6.0}
 		m.Outputs.Scorecard = &manifest.ScorecardOutput{MaxBins: 8, MaxAbs: 20}
 	case sdk.FamilyGBDT:
-		m.Model.Hyperparameters = map[string]any{"trees": 8.0, "depth": 2.0, "min_child_weight": 5.0}
+		m.Model.Hyperparameters = map[string]any{"trees": 8.0, "depth": 2.0, "min_child_weight": 5.0, "max_features": 4.0}
 		m.Outputs.Trees = &manifest.TreesOutput{MaxTrees: 16, MaxDepth: 3, MaxAbs: 8}
 	default:
 		t.Fatalf("no aggregate manifest for family %s", family)

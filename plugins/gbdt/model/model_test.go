@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -126,9 +127,12 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// BenchmarkPublic trains on the public data through the fake service at several ε (and without
-// noise) and reports the test AUC, the ε spent and the peak RSS. The goals: Taiwan AUC >=
-// 0.775 at ε = 8, Give Me Some Credit >= 0.850 at ε = 8. Run:
+// BenchmarkPublic trains on the public data through the fake service at several ε with the noisy
+// defaults, and without noise (the fake's NoNoise: exact answers, no thresholding, the budget check
+// only counting) with ExactHyperparameters, and reports the test AUC, the ε spent and the time. The
+// issue's goals: Taiwan AUC >= 0.775 at ε = 8 and >= 0.782 without noise, Give Me Some Credit >=
+// 0.850 at ε = 8 and >= 0.858 without noise. The runs at ε > 0 through the enclave's own service
+// are enclave's BenchmarkAggregatePublic. Run:
 //
 //	go test ./plugins/gbdt/model -run '^$' -bench Public -benchtime 1x
 func BenchmarkPublic(b *testing.B) {
@@ -144,12 +148,16 @@ func BenchmarkPublic(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, eps := range []float64{1, 2, 4, 8, 0} {
-			b.Run(set.name+"/eps="+epsName(eps)+"/bins=8/trees=10/depth=2", func(b *testing.B) {
+			hp := DefaultHyperparameters()
+			if eps == 0 {
+				hp = ExactHyperparameters()
+			}
+			b.Run(fmt.Sprintf("%s/eps=%s/bins=%d/trees=%d/depth=%d", set.name, epsName(eps), hp.Bins, hp.Trees, hp.Depth), func(b *testing.B) {
 				for range b.N {
 					fake := aggfake.New(d.Names, d.Train, d.TrainY, eps+8*boolf(eps == 0), 1e-6, 11)
 					fake.NoNoise = eps == 0
 					start := time.Now()
-					m, spent, err := Fit(context.Background(), fake, d.Names, DefaultHyperparameters())
+					m, spent, err := Fit(context.Background(), fake, d.Names, hp)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -167,4 +175,48 @@ func epsName(eps float64) string {
 		return "none"
 	}
 	return string(rune('0' + int(eps)))
+}
+
+// TestScreening: with max_features below the job's features, one screening answer picks the
+// features the trees split on (the informative ones), gives the base score, and the ensemble still
+// names every job feature in order.
+func TestScreening(t *testing.T) {
+	names, X, y := synthetic(3, 20000)
+	// Two pure-noise features after the three informative ones.
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, n := range []string{"noise1", "noise2"} {
+		col := make([]float64, len(y))
+		for i := range col {
+			col[i] = r.NormFloat64()
+		}
+		names, X = append(names, n), append(X, col)
+	}
+	fake := aggfake.New(names, X, y, 8, 1e-6, 3)
+	hp := DefaultHyperparameters()
+	hp.MaxFeatures, hp.Trees = 3, 6
+	m, _, err := Fit(context.Background(), fake, names, hp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fake.Queries != 2+hp.Trees*hp.Depth {
+		t.Errorf("%d answers, want edges, screening and %d levels", fake.Queries, hp.Trees*hp.Depth)
+	}
+	e := Ensemble(m)
+	if len(e.Features) != len(names) || e.Features[4] != "noise2" {
+		t.Fatalf("ensemble features %v", e.Features)
+	}
+	var pos float64
+	for _, v := range y {
+		pos += v
+	}
+	if want := math.Log(pos / (float64(len(y)) - pos)); math.Abs(e.BaseScore-want) > 0.05 {
+		t.Errorf("base score %v, want the label's log-odds %v", e.BaseScore, want)
+	}
+	for _, tr := range e.Trees {
+		for _, n := range tr.Nodes {
+			if n.Feature >= 3 {
+				t.Fatalf("a split on %s, a noise feature the screening should have dropped", names[n.Feature])
+			}
+		}
+	}
 }
