@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"insitu/enclave"
+	"insitu/enclave/aggregate"
 	"insitu/enclave/cohort"
 	"insitu/enclave/consent"
 	"insitu/enclave/dataset"
@@ -87,7 +88,8 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusForbidden, code: CodeForbidden, msg: err.Error()}
 	case errors.Is(err, manifest.ErrInvalid), errors.Is(err, job.ErrSignature), errors.Is(err, consent.ErrInvalid),
 		errors.Is(err, cohort.ErrLabels), errors.Is(err, cohort.ErrSealed), errors.Is(err, pluginstore.ErrNotExecutable),
-		errors.Is(err, pluginstore.ErrBadMeta), errors.Is(err, pluginstore.ErrBadDigest), errors.Is(err, errBodyDigest):
+		errors.Is(err, pluginstore.ErrBadMeta), errors.Is(err, pluginstore.ErrBadDigest), errors.Is(err, errBodyDigest),
+		errors.Is(err, aggregate.ErrSetting):
 		return &apiError{status: http.StatusBadRequest, code: CodeInvalid, msg: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, msg: "the request was cancelled or timed out"}

@@ -103,6 +103,9 @@ var routes = []Route{
 
 	{Method: "GET", Pattern: "/v1/settings", Roles: overseers, Summary: "quorum and minimum cohort", handle: (*Server).getSettings},
 	{Method: "PUT", Pattern: "/v1/settings/{key}", Roles: overseers, MaxBody: LimitJSON, Summary: "set a setting", handle: (*Server).setSetting},
+	{Method: "GET", Pattern: "/v1/budgets", Roles: overseers, Summary: "privacy budgets and spends per bank and dataset (?bank=&dataset=), and the minimum cell count", handle: (*Server).listBudgets},
+	{Method: "PUT", Pattern: "/v1/budgets/{bank}/{dataset}", Roles: overseers, MaxBody: LimitJSON, Summary: "set a bank's total privacy budget on a dataset (audited)", handle: (*Server).setBudget},
+	{Method: "PUT", Pattern: "/v1/budgets/min-count", Roles: overseers, MaxBody: LimitJSON, Summary: "set the minimum cell count of aggregate answers (audited)", handle: (*Server).setMinCount},
 
 	{Method: "POST", Pattern: "/v1/plugins", Roles: requesters, MaxBody: LimitPlugin, Stream: true, Summary: "upload a plugin binary (body: the binary)", handle: (*Server).uploadPlugin},
 	{Method: "GET", Pattern: "/v1/plugins", Roles: jobViewers, Owner: OwnList, Summary: "list plugins", handle: (*Server).listPlugins},

@@ -135,6 +135,15 @@ var cases = map[string]routeCase{
 	"PUT /v1/settings/{key}": {func(*testing.T, *fixture, *roleState, string) (string, []byte) {
 		return "/v1/settings/" + job.SettingMinCohort, []byte(`{"value":100}`)
 	}, all5(no, no, ok, no, ok)},
+	"GET /v1/budgets": {func(_ *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
+		return "/v1/budgets?bank=bank-a&dataset=" + f.ds.Name, nil
+	}, all5(no, no, ok, no, ok)},
+	"PUT /v1/budgets/{bank}/{dataset}": {func(_ *testing.T, f *fixture, _ *roleState, _ string) (string, []byte) {
+		return "/v1/budgets/bank-a/" + f.ds.Name, []byte(`{"epsilon":12}`)
+	}, all5(no, no, ok, no, ok)},
+	"PUT /v1/budgets/min-count": {func(*testing.T, *fixture, *roleState, string) (string, []byte) {
+		return "/v1/budgets/min-count", []byte(`{"min_count":10}`)
+	}, all5(no, no, ok, no, ok)},
 	"POST /v1/plugins": {func(_ *testing.T, _ *fixture, st *roleState, _ string) (string, []byte) {
 		return "/v1/plugins?name=logreg", st.pluginBytes
 	}, all5(ok, ok, no, ok, no)},

@@ -362,3 +362,40 @@ func (c *Client) Dataset(ctx context.Context, name string, version int) (api.Dat
 	err := c.Do(ctx, http.MethodGet, fmt.Sprintf("/v1/datasets/%s/%d", url.PathEscape(name), version), nil, &out)
 	return out, err
 }
+
+// Budgets returns the privacy budgets of aggregate-mode jobs and what was spent, filtered by bank and
+// dataset when not empty, and the minimum cell count (admin, steward).
+func (c *Client) Budgets(ctx context.Context, bank, dataset string) (api.PrivacyBudgets, error) {
+	q := url.Values{}
+	if bank != "" {
+		q.Set("bank", bank)
+	}
+	if dataset != "" {
+		q.Set("dataset", dataset)
+	}
+	path := "/v1/budgets"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out api.PrivacyBudgets
+	err := c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// SetBudget sets bank's total privacy budget on dataset to epsilon and returns the pair's budget
+// (admin, steward; audited).
+func (c *Client) SetBudget(ctx context.Context, bank, dataset string, epsilon float64) (api.PrivacyBudget, error) {
+	body, err := json.Marshal(api.BudgetSetting{Epsilon: epsilon})
+	if err != nil {
+		return api.PrivacyBudget{}, err
+	}
+	var out api.PrivacyBudget
+	err = c.Do(ctx, http.MethodPut, "/v1/budgets/"+url.PathEscape(bank)+"/"+url.PathEscape(dataset), body, &out)
+	return out, err
+}
+
+// SetMinCount sets the minimum cell count k of aggregate answers (admin, steward; audited).
+func (c *Client) SetMinCount(ctx context.Context, k int) error {
+	body, _ := json.Marshal(api.MinCountSetting{MinCount: k})
+	return c.Do(ctx, http.MethodPut, "/v1/budgets/min-count", body, nil)
+}
