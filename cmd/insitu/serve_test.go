@@ -79,6 +79,16 @@ func TestServeLoginAndJobsOverTheAPI(t *testing.T) {
 	if r := insitu(t, tmp, nil, "config", "set", "approvals.quorum", "2", "--profile", bankA); r.code == 0 || !strings.Contains(r.stderr, "forbidden") {
 		t.Fatalf("a bank sets the quorum: %s", r)
 	}
+	// Privacy budgets through the API: the steward sets and reads them, a bank may not.
+	if r := mustRun(t, tmp, nil, "budget", "set", "--bank", "bank-a", "--dataset", "sme", "--epsilon", "12", "--profile", steward); !strings.Contains(r.stdout, "bank bank-a on dataset sme: ε = 12") {
+		t.Fatalf("budget set: %s", r)
+	}
+	if r := mustRun(t, tmp, nil, "budget", "show", "--profile", steward); !strings.Contains(squash(r.stdout), "bank-a sme 12 0 12 1e-06 0") || !strings.Contains(r.stdout, "minimum cell count k = 10") {
+		t.Fatalf("budget show: %s", r)
+	}
+	if r := insitu(t, tmp, nil, "budget", "set", "--min-count", "20", "--profile", bankA); r.code == 0 || !strings.Contains(r.stderr, "forbidden") {
+		t.Fatalf("a bank sets the minimum cell count: %s", r)
+	}
 	if r := insitu(t, tmp, nil, "login", "--enclave", addr, "--fingerprint", "SHA256:"+strings.Repeat("0", 64), "--key", "bank-a.key", "--profile", "x.json"); r.code == 0 || !strings.Contains(r.stderr, "fingerprint") {
 		t.Fatalf("login with a wrong pin: %s", r)
 	}
