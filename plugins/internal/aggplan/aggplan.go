@@ -100,7 +100,16 @@ func QuantileEdges(h sdk.FeatureHistogram, bins int, noise float64) []float64 {
 		acc += counts[j]
 		after -= counts[j]
 		if acc >= minMass && after >= minMass && !slices.Contains(out, h.Edges[j]) {
-			extra = append(extra, h.Edges[j])
+			// A grid edge, rounded to few digits within a quarter of its neighbouring cells.
+			e := h.Edges[j]
+			lo, hi := e, e
+			if j > 0 {
+				lo = e - (e-h.Edges[j-1])/4
+			}
+			if j+1 < k {
+				hi = e + (h.Edges[j+1]-e)/4
+			}
+			extra = append(extra, Round(e, lo, hi, math.Max(e-lo, hi-e)))
 			acc = 0
 		}
 		if slices.Contains(out, h.Edges[j]) || (j+1 < k && nextQuantileIn(out, h.Edges[j], h.Edges[j+1])) {

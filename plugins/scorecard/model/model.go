@@ -56,7 +56,7 @@ type Hyperparameters struct {
 	// the default, means the larger of 1 % and 250 rows, so that a small cohort's bins keep enough
 	// rows for a stable bad rate.
 	MinBinShare float64 `json:"min_bin_share"`
-	// FineBins is the number of fine bins per feature (default 64).
+	// FineBins is the number of fine bins per feature (default 32).
 	FineBins int `json:"fine_bins"`
 	// MinIV drops features whose information value is below it (default 0.02).
 	MinIV float64 `json:"min_iv"`
@@ -79,7 +79,7 @@ type Hyperparameters struct {
 
 // DefaultHyperparameters returns the defaults.
 func DefaultHyperparameters() Hyperparameters {
-	return Hyperparameters{Method: binning.ChiMerge, MaxBins: 10, FineBins: 64, MinIV: 0.02, MaxFeatures: 12, Lambda: 1, Steps: 8, MaxStep: 1,
+	return Hyperparameters{Method: binning.ChiMerge, MaxBins: 10, FineBins: 32, MinIV: 0.02, MaxFeatures: 12, Lambda: 1, Steps: 8, MaxStep: 1,
 		EdgeShare: 0.1, HistShare: 0.4, CorrShare: 0.1}
 }
 
