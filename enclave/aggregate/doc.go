@@ -6,7 +6,8 @@
 // database across jobs and restarts.
 //
 // Open the state database with Migrations, call NewLedger once, then for each aggregate job
-// NewService with the job's prepared training cohort; hand the *Service to the runner
+// Ledger.CheckFits (a job whose ε does not fit in what remains of its bank's budget does not start)
+// and NewService with the job's prepared training cohort; hand the *Service to the runner
 // (runner.AggregateInput), which offers it to the plugin as sdk.TrainInput.Aggregate. After the run,
 // Service.Record gives the gate the edges answered and the ε spent, and Ledger.RecordJob audits the
 // job's spend. Stewards use Ledger.SetBudget, Ledger.SetMinCount and Ledger.Accounts.
