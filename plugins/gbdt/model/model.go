@@ -9,7 +9,7 @@
 // min child weight 50, the 8 strongest features (held-out AUC through the enclave's service at ε = 8,
 // BenchmarkAggregatePublic: Taiwan about 0.772, Give Me Some Credit about 0.851).
 // ExactHyperparameters are for exact answers: 200 trees of depth 4 over 64 bins at η 0.1, xgboost's
-// settings in the shared baselines (without noise: Taiwan 0.787, Give Me Some Credit 0.863).
+// settings in the shared baselines (without noise: Taiwan 0.786, Give Me Some Credit 0.863).
 //
 // The privacy budget: a share (EdgeShare) of what the job may spend goes to one histogram over a
 // fixed grid, from which the plugin picks fine edges of about equal frequency (plugins/internal
