@@ -24,16 +24,20 @@
 //     1 % and 99 % quantiles, standardised, clipped to [−4, 4]). Next to it: modeling/logreg's exact
 //     optimum of the same objective on the same transformed features, and scikit-learn (on
 //     standardised features, as the reference figures).
-//   - scorecard: modeling/scorecard (monotone-WoE binning, LR on WoE); scikit-learn LR and xgboost.
-//   - gbdt: modeling/gbdt with xgboost's baseline settings; xgboost.
+//   - scorecard: modeling/scorecard (monotone-WoE binning, LR on WoE) without noise; in aggregate
+//     mode, plugins/scorecard's model fitted through the enclave's aggregate query service
+//     (enclave/aggregate, in-process, a ledger of its own) at ε ∈ {1, 2, 4, 8} (a single ε = 8 on
+//     synthetic data and with --quick), with the ε spent; scikit-learn LR and xgboost.
+//   - gbdt: modeling/gbdt with xgboost's baseline settings without noise; plugins/gbdt's model
+//     through the aggregate service at the same ε; xgboost.
 //   - psi: ECDH-PSI with both parties in one process, next to its floor (the group operations alone).
 //   - ingest: connectors → encrypted dataset on the original files.
 //   - sandbox: the reference plugin run by enclave/runner in the strict sandbox.
 //   - scoring: enclave/scoring serving a model released through the HE job path (synthetic data,
 //     root): single scores and batches of 100 in-process, with durable audit.
 //
-// Aggregate-mode (differentially private) rows of the scorecard and GBDT workloads slot in with
-// RegisterCases; new workloads with Register.
+// More rows of an existing workload slot in with RegisterCases (the aggregate rows do); new
+// workloads with Register.
 //
 // # Measurement
 //

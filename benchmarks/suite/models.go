@@ -40,14 +40,14 @@ var (
 
 // RegisterCases adds cases to an existing workload for each data set of a run: how the aggregate
 // (differentially private) versions of the scorecard and GBDT workloads slot in next to their
-// plaintext rows. When a workload has none, its report says why the private rows are missing.
+// plaintext rows (aggregate.go registers them).
 func RegisterCases(workload string, f func(env *Env, data string) []Case) {
 	extraMu.Lock()
 	defer extraMu.Unlock()
 	extraCases[workload] = append(extraCases[workload], f)
 }
 
-func extra(env *Env, workload, data string) ([]Case, bool) {
+func extra(env *Env, workload, data string) []Case {
 	extraMu.Lock()
 	fs := extraCases[workload]
 	extraMu.Unlock()
@@ -55,14 +55,7 @@ func extra(env *Env, workload, data string) ([]Case, bool) {
 	for _, f := range fs {
 		out = append(out, f(env, data)...)
 	}
-	return out, len(fs) > 0
-}
-
-// aggregatePending is the row that stands for the aggregate-mode rows while enclave/aggregate does
-// not exist in this build.
-func aggregatePending(workload, data string) Case {
-	return Case{ID: workload + "/" + data + "/aggregate-dp", Data: data, Method: "aggregate mode, ε ∈ {1, 2, 4, 8}", Kind: KindModel,
-		Skip: "aggregate mode (enclave/aggregate, issue 6) is not in this build; its rows slot in with suite.RegisterCases"}
+	return out
 }
 
 // split is a table's training and test part.
@@ -193,7 +186,7 @@ func plainLR(env *Env, data string, row *Row) error {
 }
 
 // scorecardWorkload is the credit scorecard (issue 6): monotone-WoE binning and logistic
-// regression on WoE in plaintext, the aggregate-mode rows when they exist, and the Python models.
+// regression on WoE in plaintext, the aggregate-mode rows at each ε, and the Python models.
 type scorecardWorkload struct{}
 
 func (scorecardWorkload) Name() string { return "scorecard" }
@@ -206,11 +199,7 @@ func (scorecardWorkload) Cases(env *Env) []Case {
 			Method: "modeling/scorecard, monotone WoE (256 fine bins, ≤ 10 bins), LR λ=1", Run: func(ctx context.Context, env *Env, row *Row) error {
 				return plainScorecard(env, d, row)
 			}})
-		if more, ok := extra(env, "scorecard", d); ok {
-			out = append(out, more...)
-		} else {
-			out = append(out, aggregatePending("scorecard", d))
-		}
+		out = append(out, extra(env, "scorecard", d)...)
 		out = append(out, pythonCase(env, "scorecard", d, "lr"), pythonCase(env, "scorecard", d, "xgb"))
 	}
 	return out
@@ -261,11 +250,7 @@ func (gbdtWorkload) Cases(env *Env) []Case {
 			Method: "modeling/gbdt hist (200 trees, depth 4, η 0.1, 256 bins)", Run: func(ctx context.Context, env *Env, row *Row) error {
 				return plainGBDT(ctx, env, d, row)
 			}})
-		if more, ok := extra(env, "gbdt", d); ok {
-			out = append(out, more...)
-		} else {
-			out = append(out, aggregatePending("gbdt", d))
-		}
+		out = append(out, extra(env, "gbdt", d)...)
 		out = append(out, pythonCase(env, "gbdt", d, "xgb"))
 	}
 	return out
