@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"insitu/enclave"
+	"insitu/enclave/api/client"
 
 	"insitu/enclave/consent"
 )
@@ -37,23 +38,19 @@ with the same terms are counted as unchanged, so an import can be repeated. The 
 without the identifiers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c, err := remote(&ef, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
+			return viaAPI(cmd, &ef, &rf, func(ctx context.Context, c *client.Client) error {
 				data, err := os.ReadFile(args[0])
 				if err != nil {
 					return err
 				}
-				res, err := c.ImportConsent(cmd.Context(), filepath.Base(args[0]), data)
+				res, err := c.ImportConsent(ctx, filepath.Base(args[0]), data)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rows, %d authorizations added, %d already recorded (audit record %d)\n",
 					args[0], res.Rows, res.Added, res.Unchanged, res.AuditSeq)
 				return nil
-			}
-			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				f, err := os.Open(args[0])
 				if err != nil {
 					return err
@@ -70,6 +67,7 @@ without the identifiers.`,
 		},
 	}
 	ef.register(cmd)
+	rf.register(cmd)
 	return cmd
 }
 
@@ -82,17 +80,13 @@ func newConsentCountsCmd() *cobra.Command {
 		Short: "Count authorizations per bank and status (current, not yet valid, expired, revoked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if c, err := remote(&ef, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				cs, err := c.ConsentCounts(cmd.Context(), grantee)
+			return viaAPI(cmd, &ef, &rf, func(ctx context.Context, c *client.Client) error {
+				cs, err := c.ConsentCounts(ctx, grantee)
 				if err != nil {
 					return err
 				}
 				return writeCounts(cmd, cs)
-			}
-			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				cs, err := e.Consent.Counts(ctx, grantee, time.Now())
 				if err != nil {
 					return err
@@ -126,17 +120,13 @@ func newConsentListCmd() *cobra.Command {
 		Short: "List authorizations (identifiers masked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if c, err := remote(&ef, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				as, err := c.ListConsent(cmd.Context(), f)
+			return viaAPI(cmd, &ef, &rf, func(ctx context.Context, c *client.Client) error {
+				as, err := c.ListConsent(ctx, f)
 				if err != nil {
 					return err
 				}
 				return writeAuthorizations(cmd, as)
-			}
-			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				as, err := e.Consent.List(ctx, f)
 				if err != nil {
 					return err

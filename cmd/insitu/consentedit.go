@@ -10,6 +10,7 @@ import (
 
 	"insitu/connectors/ident"
 	"insitu/enclave"
+	"insitu/enclave/api/client"
 	"insitu/enclave/consent"
 )
 
@@ -40,17 +41,13 @@ the identifier.`,
 					a.ID, a.IDType, a.Subject, a.Grantee, a.Purpose, len(a.Items), a.ValidFrom, a.ValidUntil)
 				return nil
 			}
-			if c, err := remote(&ef, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				a, err := c.Grant(cmd.Context(), g)
+			return viaAPI(cmd, &ef, &rf, func(ctx context.Context, c *client.Client) error {
+				a, err := c.Grant(ctx, g)
 				if err != nil {
 					return err
 				}
 				return print(a)
-			}
-			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				a, err := e.Consent.Grant(ctx, localUser(), g)
 				if err != nil {
 					return err
@@ -100,21 +97,17 @@ and the next job's cohort leaves the subject out. It is audited without the iden
 					return usageErrorf("%q is not an authorization id (consent list shows them)", args[0])
 				}
 			}
-			if c, err := remote(&ef, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
+			return viaAPI(cmd, &ef, &rf, func(ctx context.Context, c *client.Client) error {
 				if subject != "" {
 					return usageErrorf("--subject works on a local data directory only; revoke by id through the API")
 				}
-				a, err := c.Revoke(cmd.Context(), id, reason)
+				a, err := c.Revoke(ctx, id, reason)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "authorization %d revoked (%s)\n", a.ID, a.Status)
 				return nil
-			}
-			return withEnclave(cmd, &ef, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				if subject != "" {
 					n, err := e.Consent.RevokeSubject(ctx, localUser(), consent.Selector{IDType: ident.Kind(idType), Identifier: subject,
 						Grantee: grantee, Purpose: consent.Purpose(purpose)}, reason)

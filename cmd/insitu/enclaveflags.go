@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"insitu/enclave"
+	"insitu/enclave/api/client"
 	"insitu/enclave/datadir"
 	"insitu/enclave/dataset"
 	"insitu/enclave/keys"
@@ -58,4 +59,20 @@ func withEnclave(cmd *cobra.Command, f *enclaveFlags, fn func(ctx context.Contex
 	}
 	defer e.Close()
 	return fn(ctx, e)
+}
+
+// viaAPI runs onAPI with the enclave API's client when a profile or --enclave names one, and onLocal
+// on the local data directory (--data-dir) otherwise: the two ways every party command works.
+func viaAPI(cmd *cobra.Command, ef *enclaveFlags, rf *remoteFlags,
+	onAPI func(ctx context.Context, c *client.Client) error,
+	onLocal func(ctx context.Context, e *enclave.Enclave) error) error {
+	c, err := remote(ef, rf)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer c.Close()
+		return onAPI(cmd.Context(), c)
+	}
+	return withEnclave(cmd, ef, onLocal)
 }

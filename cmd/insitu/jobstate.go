@@ -15,6 +15,7 @@ import (
 
 	"insitu/connectors/catalog"
 	"insitu/enclave"
+	"insitu/enclave/api/client"
 	"insitu/enclave/consent"
 	"insitu/enclave/job"
 	"insitu/enclave/keys"
@@ -44,18 +45,14 @@ func newPartyCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				p, err := c.AddParty(cmd.Context(), pub)
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				p, err := c.AddParty(ctx, pub)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "registered %s %s, fingerprint %s\n", p.Role, p.Name, p.Fingerprint)
 				return nil
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				p, err := e.Jobs.AddParty(ctx, localActor, pub)
 				if err != nil {
 					return err
@@ -70,11 +67,8 @@ func newPartyCmd() *cobra.Command {
 		Short: "List the registered parties",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				ps, err := c.ListParties(cmd.Context())
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				ps, err := c.ListParties(ctx)
 				if err != nil {
 					return err
 				}
@@ -84,8 +78,7 @@ func newPartyCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Role, p.Fingerprint, p.AddedAt.Format(time.RFC3339))
 				}
 				return w.Flush()
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				ps, err := e.Jobs.ListParties(ctx)
 				if err != nil {
 					return err
@@ -104,17 +97,13 @@ func newPartyCmd() *cobra.Command {
 		Short: "End a party's registration",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				if err := c.RemoveParty(cmd.Context(), args[0]); err != nil {
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				if err := c.RemoveParty(ctx, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
 				return nil
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				if err := e.Jobs.RemoveParty(ctx, localActor, args[0]); err != nil {
 					return err
 				}
@@ -147,17 +136,13 @@ func newConfigCmd() *cobra.Command {
 			if err != nil {
 				return usageErrorf("%s: %q is not an integer", args[0], args[1])
 			}
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				if err := c.SetSetting(cmd.Context(), args[0], v); err != nil {
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				if err := c.SetSetting(ctx, args[0], v); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s = %d\n", args[0], v)
 				return nil
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				if err := e.Jobs.SetSetting(ctx, localActor, args[0], v); err != nil {
 					return err
 				}
@@ -171,11 +156,8 @@ func newConfigCmd() *cobra.Command {
 		Short: "Print a setting",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				sts, err := c.Settings(cmd.Context())
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				sts, err := c.Settings(ctx)
 				if err != nil {
 					return err
 				}
@@ -186,8 +168,7 @@ func newConfigCmd() *cobra.Command {
 					}
 				}
 				return usageErrorf("no setting %s", args[0])
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				v, err := e.Jobs.Setting(ctx, args[0])
 				if err != nil {
 					return err
@@ -223,18 +204,14 @@ func newJobSubmitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				j, err := c.Submit(cmd.Context(), data)
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				j, err := c.Submit(ctx, data)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s submitted by %s\n%s\n", j.ID, j.Bank, j.ManifestHash)
 				return nil
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				j, err := e.Jobs.Submit(ctx, data, args[0])
 				if err != nil {
 					return err
@@ -258,11 +235,8 @@ func newJobListCmd() *cobra.Command {
 		Short: "List jobs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				js, err := c.ListJobs(cmd.Context(), bank)
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				js, err := c.ListJobs(ctx, bank)
 				if err != nil {
 					return err
 				}
@@ -272,8 +246,7 @@ func newJobListCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", j.ID, j.Bank, j.State, j.SubmittedAt.Format(time.RFC3339), j.Reason)
 				}
 				return w.Flush()
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				js, err := e.Jobs.List(ctx, bank)
 				if err != nil {
 					return err
@@ -302,25 +275,21 @@ func newJobShowCmd() *cobra.Command {
 		Short: "Show what a steward judges: bank, purpose, fields, mode, plugin history, outputs, approvals",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
 				if name, role := c.Party(); role != keys.RoleSteward {
-					j, err := c.Job(cmd.Context(), args[0])
+					j, err := c.Job(ctx, args[0])
 					if err != nil {
 						return err
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "job %s of %s: %s %s\nmanifest hash %s\n", j.ID, name, j.State, j.Reason, j.ManifestHash)
 					return nil
 				}
-				rv, err := c.Review(cmd.Context(), args[0])
+				rv, err := c.Review(ctx, args[0])
 				if err != nil {
 					return err
 				}
 				return showJob(cmd.OutOrStdout(), rv)
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				rv, err := e.Review(ctx, args[0])
 				if err != nil {
 					return err
@@ -574,18 +543,14 @@ func newJobCancelCmd() *cobra.Command {
 		Short: "Cancel a job that has not ended",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c, err := remote(&f, &rf); err != nil {
-				return err
-			} else if c != nil {
-				defer c.Close()
-				j, err := c.Cancel(cmd.Context(), args[0], reason)
+			return viaAPI(cmd, &f, &rf, func(ctx context.Context, c *client.Client) error {
+				j, err := c.Cancel(ctx, args[0], reason)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", j.ID, j.State)
 				return nil
-			}
-			return withEnclave(cmd, &f, func(ctx context.Context, e *enclave.Enclave) error {
+			}, func(ctx context.Context, e *enclave.Enclave) error {
 				j, err := e.Jobs.Cancel(ctx, args[0], localActor, reason)
 				if err != nil {
 					return err
