@@ -43,7 +43,7 @@ type Enclave struct {
 
 // Migrations lists the schema migrations of every package that keeps state in the database.
 func Migrations() [][]store.Migration {
-	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations, gate.Migrations, registry.Migrations, aggregate.Migrations}
+	return [][]store.Migration{audit.Migrations, consent.Migrations, job.Migrations, labelMigrations, gate.Migrations, registry.Migrations, aggregate.Migrations, nonceMigrations}
 }
 
 // Open opens the data directory dir with the master key named by src, and everything in it.

@@ -23,7 +23,7 @@ import (
 // with the keys in this order, each once. sig is the party's ML-DSA-65 signature, under
 // RequestContext, over RequestMessage: the party, the method, the path and query, the timestamp,
 // the nonce and the SHA-256 of the body. The server accepts a timestamp within MaxSkew of its own
-// clock and each (party, nonce) once within that window.
+// clock and each (party, nonce) once within that window, across restarts (Enclave.UseNonce).
 const (
 	// AuthScheme is the scheme name of the Authorization header.
 	AuthScheme = "Insitu-ML-DSA-65"

@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"insitu/enclave"
 	"insitu/enclave/api"
 	"insitu/enclave/api/client"
 	"insitu/enclave/audit"
@@ -76,6 +79,58 @@ func TestReplayAndClockSkew(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestReplayAfterRestart replays a request to a server started afresh on the same data directory:
+// the nonce recorded in the state database refuses it.
+func TestReplayAfterRestart(t *testing.T) {
+	f := newFixture(t, api0())
+	ctx := context.Background()
+	req := f.request(t, f.ids[asBank], "GET", "/v1/whoami", nil, time.Now())
+	if got, _ := f.do(t, req, nil); got != http.StatusOK {
+		t.Fatalf("first: %d", got)
+	}
+	fresh := f.request(t, f.ids[asBank], "GET", "/v1/whoami", nil, time.Now())
+	f.stop()
+	f.hc.CloseIdleConnections()
+	if err := f.e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := enclave.Open(ctx, filepath.Join(f.dir, "dd"), keys.Source{File: filepath.Join(f.dir, "master.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	cert, _, err := api.LoadOrCreateCert(e.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- api.New(e, api.Options{}).Serve(sctx, ln, cert, 5*time.Second) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	f.url = "https://" + ln.Addr().String()
+	for _, r := range []*http.Request{req, fresh} {
+		r.URL.Host = ln.Addr().String()
+	}
+	if got, code := f.do(t, req, nil); got != http.StatusUnauthorized || code != api.CodeUnauthenticated {
+		t.Errorf("replay after a restart: %d %s, want 401 %s", got, code, api.CodeUnauthenticated)
+	}
+	if got, _ := f.do(t, fresh, nil); got != http.StatusOK {
+		t.Errorf("a request signed before the restart and not sent: %d, want 200", got)
+	}
+	if got, _ := f.do(t, fresh, nil); got != http.StatusUnauthorized {
+		t.Errorf("its replay: %d, want 401", got)
 	}
 }
 

@@ -10,8 +10,8 @@
 // Authorization header carries the party's name, a timestamp, a random nonce, the body's SHA-256 and
 // the signature over all of them with the method and path (RequestMessage). The server looks the
 // party up in the job board's registry, verifies the signature, accepts timestamps within MaxSkew of
-// its clock and each nonce once in that window, and records failed attempts in the audit log
-// (rate-limited).
+// its clock and each nonce once in that window — in memory and in the state database, so that
+// a restart does not forget them — and records failed attempts in the audit log (rate-limited).
 //
 // # Authorization
 //

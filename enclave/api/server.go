@@ -42,8 +42,10 @@ type Options struct {
 	Now func() time.Time
 	// Results serves the result and receipt routes; the enclave's output gate when nil.
 	Results ResultSource
-	// ReplayCacheSize bounds the nonces remembered within the replay window; 1<<18 when zero. When
-	// it is full of live nonces, requests are refused (503) rather than a nonce forgotten.
+	// ReplayCacheSize bounds the nonces remembered in memory within the replay window; 1<<18 when
+	// zero. When it is full of live nonces, requests are refused (503) rather than a nonce forgotten.
+	// Accepted nonces are also recorded in the state database (Enclave.UseNonce), which refuses
+	// a replay after a restart.
 	ReplayCacheSize int
 	// FailedLoginBurst and FailedLoginEvery rate-limit the audit records of failed authentications
 	// (a token bucket: FailedLoginBurst at once, one more per FailedLoginEvery); 20 and 6s when zero.
@@ -296,6 +298,14 @@ func (s *Server) authenticate(r *http.Request, rt Route) (*Caller, *Auth, error)
 		return nil, nil, s.authFailed(r, rt, a.Party, "replayed", "the request's nonce was used before: sign every request afresh")
 	case errors.Is(err, errBusy):
 		return nil, nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "too many requests in the replay window; retry shortly")
+	}
+	// The memory cache answers replays within this process; the database also remembers the nonces
+	// of requests accepted before a restart.
+	switch err := s.e.UseNonce(r.Context(), a.Party, a.Nonce[:], a.Time, now.Add(-2*MaxSkew)); {
+	case errors.Is(err, enclave.ErrNonceUsed):
+		return nil, nil, s.authFailed(r, rt, a.Party, "replayed", "the request's nonce was used before: sign every request afresh")
+	case err != nil:
+		return nil, nil, err
 	}
 	return &Caller{Name: p.Name, Role: p.Role}, a, nil
 }
