@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"insitu/enclave"
 	"insitu/enclave/api"
 	"insitu/enclave/sandbox"
+	"insitu/enclave/scoring"
 )
 
 // serveConfig is insitu serve's configuration; each field is one flag.
@@ -35,6 +37,33 @@ type serveConfig struct {
 	drain time.Duration
 	// limits are every job's sandbox limits.
 	limits sandbox.Limits
+	// scoring holds the scoring service's per-bank rate limits.
+	scoring scoring.Options
+}
+
+// apiOptions are the API server's options from the configuration.
+func (cfg *serveConfig) apiOptions(log *slog.Logger) (api.Options, error) {
+	for _, v := range []struct {
+		flag string
+		val  float64
+	}{{"--score-rate", cfg.scoring.ScoreRate}, {"--score-burst", cfg.scoring.ScoreBurst},
+		{"--verify-rate", cfg.scoring.VerifyRate}, {"--verify-burst", cfg.scoring.VerifyBurst},
+		{"--max-claims", float64(cfg.scoring.MaxClaims)}, {"--claim-window", float64(cfg.scoring.ClaimWindow)}} {
+		if !(v.val > 0) {
+			return api.Options{}, fmt.Errorf("serve %s: %v is not positive: give a limit above zero", v.flag, v.val)
+		}
+	}
+	return api.Options{Logger: log, Scoring: cfg.scoring}, nil
+}
+
+// registerScoringFlags adds the scoring service's rate limits to f, with the service's defaults.
+func registerScoringFlags(f *pflag.FlagSet, o *scoring.Options) {
+	f.Float64Var(&o.ScoreRate, "score-rate", 2000, "each bank's online scoring rate, in subjects per second")
+	f.Float64Var(&o.ScoreBurst, "score-burst", 20000, "each bank's online scoring burst, in subjects at once")
+	f.Float64Var(&o.VerifyRate, "verify-rate", 5, "each bank's verification queries per second")
+	f.Float64Var(&o.VerifyBurst, "verify-burst", 50, "each bank's verification queries at once")
+	f.IntVar(&o.MaxClaims, "max-claims", 3, "verification queries a bank may make about one field of one subject within --claim-window")
+	f.DurationVar(&o.ClaimWindow, "claim-window", 24*time.Hour, "the window of --max-claims")
 }
 
 func newServeCmd() *cobra.Command {
@@ -47,7 +76,11 @@ func newServeCmd() *cobra.Command {
 /v1 over TLS 1.3 with the enclave's self-signed certificate (made at first start; its fingerprint is
 printed, and clients pin it with insitu login --fingerprint). Every request is signed with a registered
 party's key. Approved jobs run one at a time in the sandbox. SIGINT or SIGTERM stops it gracefully:
-no new requests, requests in flight drained, the running job stopped, the database closed.`,
+no new requests, requests in flight drained, the running job stopped, the database closed.
+
+Online scoring and verification queries are rate-limited per bank (token buckets: --score-rate and
+--score-burst in subjects, --verify-rate and --verify-burst in queries, and --max-claims queries about
+one field of one subject within --claim-window); a request beyond its limit is answered 429.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var h slog.Handler = slog.NewTextHandler(cmd.ErrOrStderr(), nil)
@@ -71,12 +104,17 @@ no new requests, requests in flight drained, the running job stopped, the databa
 	f.DurationVar(&cfg.limits.CPUTime, "cpu", 10*time.Minute, "every job's CPU time limit")
 	f.DurationVar(&cfg.limits.WallClock, "timeout", 30*time.Minute, "every job's wall-clock limit")
 	f.Uint64Var(&cfg.limits.Memory, "memory", 2<<30, "every job's memory limit in bytes")
+	registerScoringFlags(f, &cfg.scoring)
 	return cmd
 }
 
 // runServe runs the daemon until ctx ends; ready is told the address and certificate fingerprint
 // once the API accepts connections.
 func runServe(ctx context.Context, ef *enclaveFlags, cfg serveConfig, log *slog.Logger, ready func(addr, fingerprint string)) error {
+	opts, err := cfg.apiOptions(log)
+	if err != nil {
+		return err
+	}
 	e, err := ef.openEnclave(ctx)
 	if err != nil {
 		return err
@@ -97,7 +135,7 @@ func runServe(ctx context.Context, ef *enclaveFlags, cfg serveConfig, log *slog.
 	if err != nil {
 		return err
 	}
-	srv := api.New(e, api.Options{Logger: log})
+	srv := api.New(e, opts)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	workerDone := make(chan error, 1)

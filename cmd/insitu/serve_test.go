@@ -6,10 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"insitu/enclave/scoring"
 )
 
 // TestServeLoginAndJobsOverTheAPI runs insitu serve as a child process and drives the job commands
@@ -130,5 +136,40 @@ func TestServeLoginAndJobsOverTheAPI(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "msg=stopped") {
 		t.Fatalf("serve log:\n%s", logs.String())
+	}
+}
+
+// TestServeScoringFlags parses insitu serve's rate-limit flags and checks they reach the API
+// server's scoring options, that the defaults are the scoring service's, and that a zero limit is
+// refused before the enclave is opened.
+func TestServeScoringFlags(t *testing.T) {
+	var cfg serveConfig
+	f := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	registerScoringFlags(f, &cfg.scoring)
+	if err := f.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	o, err := cfg.apiOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (scoring.Options{ScoreRate: 2000, ScoreBurst: 20000, VerifyRate: 5, VerifyBurst: 50, MaxClaims: 3, ClaimWindow: 24 * time.Hour}); !reflect.DeepEqual(o.Scoring, want) {
+		t.Errorf("defaults: %+v, want %+v", o.Scoring, want)
+	}
+	if err := f.Parse([]string{"--score-rate", "10", "--score-burst=40", "--verify-rate", "0.5", "--verify-burst", "2", "--max-claims", "1", "--claim-window", "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err = cfg.apiOptions(nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := (scoring.Options{ScoreRate: 10, ScoreBurst: 40, VerifyRate: 0.5, VerifyBurst: 2, MaxClaims: 1, ClaimWindow: time.Hour}); !reflect.DeepEqual(o.Scoring, want) {
+		t.Errorf("flags: %+v, want %+v", o.Scoring, want)
+	}
+	r := insitu(t, t.TempDir(), nil, "serve", "--verify-burst", "0", "--data-dir", t.TempDir())
+	if r.code == 0 || !strings.Contains(r.stderr, "--verify-burst: 0 is not positive") {
+		t.Errorf("serve --verify-burst 0: %s", r)
+	}
+	if r := mustRun(t, t.TempDir(), nil, "serve", "--help"); !strings.Contains(r.stdout, "--verify-rate float") || !strings.Contains(r.stdout, "(default 5)") {
+		t.Errorf("serve --help lacks the rate-limit flags: %s", r)
 	}
 }
