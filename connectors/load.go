@@ -119,7 +119,7 @@ var defaultFalse = []string{"false", "0", "no", "n", "f", "否"}
 func (m *Mapping) plan(cat *catalog.Catalog) (*plan, error) {
 	d := m.doc
 	if d == nil {
-		d = &yamlDoc{file: m.file, lines: map[string]int{}}
+		d = &yamlDoc{file: m.file}
 		if d.file == "" {
 			d.file = "mapping of source " + strconv.Quote(m.Source)
 		}

@@ -84,21 +84,6 @@ func errAt(path, rule, format string, args ...any) *Error {
 	return &Error{Path: path, Rule: rule, Message: fmt.Sprintf(format, args...)}
 }
 
-func parentPath(p string) string {
-	i := strings.LastIndexAny(p, ".[")
-	if i < 0 {
-		return ""
-	}
-	return p[:i]
-}
-
-func joinPath(parent, key string) string {
-	if parent == "" {
-		return key
-	}
-	return parent + "." + key
-}
-
 func clip(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "..."

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"insitu/connectors/strictyaml"
 	"insitu/enclave/keys"
 )
 
@@ -145,7 +146,7 @@ func parseSigned(data []byte) (*Signed, error) {
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			e.Path = joinPath("manifest", e.Path)
+			e.Path = strictyaml.Join("manifest", e.Path)
 			e.Line = 0
 		}
 		return nil, err

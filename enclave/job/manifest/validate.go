@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -52,18 +51,18 @@ func parse(data []byte) (*Manifest, error) {
 	if len(data) > MaxSize {
 		return nil, &Error{Rule: RuleSize, Message: fmt.Sprintf("%d bytes, more than the %d a manifest may have", len(data), MaxSize)}
 	}
-	n, err := readNode(data)
+	n, err := dialect.ReadJSONOrYAML(data)
 	if err != nil {
 		return nil, err
 	}
-	d := &doc{lines: map[string]int{}}
 	var m Manifest
-	if err := d.walk(n, reflect.ValueOf(&m).Elem(), ""); err != nil {
+	d, err := dialect.Decode(n, &m)
+	if err != nil {
 		return nil, err
 	}
 	if err := m.validate(catalog.Default()); err != nil {
 		if e, ok := err.(*Error); ok && e.Line == 0 {
-			e.Line = d.line(e.Path)
+			e.Line = d.Line(e.Path)
 		}
 		return nil, err
 	}
