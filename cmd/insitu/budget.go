@@ -18,7 +18,7 @@ func newBudgetCmd() *cobra.Command {
 		Short: "Show and set the privacy budgets of aggregate-mode jobs, per bank and dataset",
 		Long: `Every answer an aggregate-mode plugin gets spends privacy budget. A job may spend the ε its
 manifest declares (at most 8); all of a bank's jobs on one dataset together may spend the total a
-steward sets here (` + fmt.Sprint(aggregate.DefaultTotalEpsilon) + ` unless set), at δ = ` + fmt.Sprint(aggregate.DefaultDelta) + `.
+steward sets here (` + fmt.Sprint(aggregate.DefaultTotalEpsilon) + ` unless set), at the δ it sets with --delta (` + fmt.Sprint(aggregate.DefaultDelta) + ` unless set, at most ` + fmt.Sprint(aggregate.MaxDelta) + `).
 Cells whose noisy count is below the minimum cell count are suppressed.
 
 Against the enclave's API (insitu login's profile, or --enclave) a steward's or an admin's key
@@ -75,14 +75,14 @@ reads and sets them; with --data-dir the operator works on the local data direct
 	var sf enclaveFlags
 	var srf remoteFlags
 	var sbank, sds string
-	var eps float64
+	var eps, delta float64
 	var minCount int
 	set := &cobra.Command{
 		Use:   "set",
-		Short: "Set a bank's total budget on a dataset (--bank --dataset --epsilon), or the minimum cell count (--min-count); audited",
+		Short: "Set a bank's total budget on a dataset (--bank --dataset --epsilon [--delta]), or the minimum cell count (--min-count); audited",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			budget := sbank != "" || sds != "" || cmd.Flags().Changed("epsilon")
+			budget := sbank != "" || sds != "" || cmd.Flags().Changed("epsilon") || cmd.Flags().Changed("delta")
 			if !budget && !cmd.Flags().Changed("min-count") {
 				return usageErrorf("give --bank, --dataset and --epsilon, or --min-count")
 			}
@@ -94,7 +94,7 @@ reads and sets them; with --data-dir the operator works on the local data direct
 			} else if c != nil {
 				defer c.Close()
 				if budget {
-					b, err := c.SetBudget(cmd.Context(), sbank, sds, eps)
+					b, err := c.SetBudgetDelta(cmd.Context(), sbank, sds, eps, delta)
 					if err != nil {
 						return err
 					}
@@ -111,7 +111,7 @@ reads and sets them; with --data-dir the operator works on the local data direct
 			}
 			return withEnclave(cmd, &sf, func(ctx context.Context, e *enclave.Enclave) error {
 				if budget {
-					if err := e.Privacy.SetBudget(ctx, localActor, sbank, sds, eps); err != nil {
+					if err := e.Privacy.SetBudgetDelta(ctx, localActor, sbank, sds, eps, delta); err != nil {
 						return err
 					}
 					a, err := e.Privacy.Account(ctx, sbank, sds)
@@ -134,6 +134,7 @@ reads and sets them; with --data-dir the operator works on the local data direct
 	set.Flags().StringVar(&sbank, "bank", "", "the bank")
 	set.Flags().StringVar(&sds, "dataset", "", "the dataset (all its versions)")
 	set.Flags().Float64Var(&eps, "epsilon", 0, "the bank's total ε on the dataset, across all its jobs")
+	set.Flags().Float64Var(&delta, "delta", 0, fmt.Sprintf("the budget's δ, above 0 and at most %g (default: keep it; %g unless set)", aggregate.MaxDelta, aggregate.DefaultDelta))
 	set.Flags().IntVar(&minCount, "min-count", aggregate.DefaultMinCount, "cells whose noisy count is below this are suppressed")
 	sf.register(set)
 	srf.register(set)

@@ -92,6 +92,16 @@ func TestServeLoginAndJobsOverTheAPI(t *testing.T) {
 	if r := mustRun(t, tmp, nil, "budget", "show", "--profile", steward); !strings.Contains(squash(r.stdout), "bank-a sme 12 0 12 1e-06 0") || !strings.Contains(r.stdout, "minimum cell count k = 10") {
 		t.Fatalf("budget show: %s", r)
 	}
+	// δ per (bank, dataset): set over the API, shown, out of range refused.
+	if r := mustRun(t, tmp, nil, "budget", "set", "--bank", "bank-a", "--dataset", "sme", "--epsilon", "12", "--delta", "1e-8", "--profile", steward); !strings.Contains(r.stdout, "ε = 12 (δ = 1e-08)") {
+		t.Fatalf("budget set --delta: %s", r)
+	}
+	if r := mustRun(t, tmp, nil, "budget", "show", "--profile", steward); !strings.Contains(squash(r.stdout), "bank-a sme 12 0 12 1e-08 0") {
+		t.Fatalf("budget show after --delta: %s", r)
+	}
+	if r := insitu(t, tmp, nil, "budget", "set", "--bank", "bank-a", "--dataset", "sme", "--epsilon", "12", "--delta", "0.01", "--profile", steward); r.code == 0 || !strings.Contains(r.stderr, "at most 1e-05") {
+		t.Fatalf("budget set --delta 0.01: %s", r)
+	}
 	if r := insitu(t, tmp, nil, "budget", "set", "--min-count", "20", "--profile", bankA); r.code == 0 || !strings.Contains(r.stderr, "forbidden") {
 		t.Fatalf("a bank sets the minimum cell count: %s", r)
 	}

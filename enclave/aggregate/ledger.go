@@ -131,7 +131,13 @@ CREATE TABLE dp_settings (
 ) STRICT;
 CREATE TRIGGER dp_spends_no_update BEFORE UPDATE ON dp_spends BEGIN SELECT RAISE(ABORT, 'privacy spends are append-only'); END;
 CREATE TRIGGER dp_spends_no_delete BEFORE DELETE ON dp_spends BEGIN SELECT RAISE(ABORT, 'privacy spends are append-only'); END;`,
+}, {
+	Scope: "aggregate", Version: 2, Name: "per-budget delta",
+	SQL: `ALTER TABLE dp_budgets ADD COLUMN delta REAL CHECK (delta IS NULL OR (delta > 0 AND delta <= 1e-5))`,
 }}
+
+// MaxDelta is the largest δ a steward may set on a budget (SetBudgetDelta).
+const MaxDelta = 1e-5
 
 // Settings keys in dp_settings.
 const (
@@ -194,7 +200,11 @@ func accountTx(ctx context.Context, tx *sql.Tx, bank, dataset string) (Account, 
 	if a.Delta, err = deltaTx(ctx, tx); err != nil {
 		return a, err
 	}
-	err = tx.QueryRowContext(ctx, `SELECT epsilon FROM dp_budgets WHERE bank = ? AND dataset = ?`, bank, dataset).Scan(&a.Epsilon)
+	var delta sql.NullFloat64
+	err = tx.QueryRowContext(ctx, `SELECT epsilon, delta FROM dp_budgets WHERE bank = ? AND dataset = ?`, bank, dataset).Scan(&a.Epsilon, &delta)
+	if delta.Valid {
+		a.Delta = delta.Float64
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		a.Epsilon, a.Default, err = DefaultTotalEpsilon, true, nil
 	}
@@ -246,28 +256,46 @@ func (l *Ledger) Accounts(ctx context.Context, bank, dataset string) ([]Account,
 	return out, err
 }
 
-// SetBudget sets bank's total budget on dataset to epsilon (at the ledger's δ), audited with the
-// steward as actor. A budget below what was already spent is allowed: no further query is answered.
+// SetBudget sets bank's total budget on dataset to epsilon (at the budget's δ, kept), audited with
+// the steward as actor. A budget below what was already spent is allowed: no further query is answered.
 func (l *Ledger) SetBudget(ctx context.Context, actor, bank, dataset string, epsilon float64) error {
+	return l.SetBudgetDelta(ctx, actor, bank, dataset, epsilon, 0)
+}
+
+// SetBudgetDelta is SetBudget that also sets the budget's δ, in (0, MaxDelta]; 0 keeps the δ it has
+// (the ledger's, DefaultDelta, unless set). The spend so far, kept in ρ, is restated at the new δ.
+func (l *Ledger) SetBudgetDelta(ctx context.Context, actor, bank, dataset string, epsilon, delta float64) error {
 	if bank == "" || dataset == "" {
 		return fmt.Errorf("aggregate: set budget: %w: name both the bank and the dataset", ErrSetting)
 	}
 	if !(epsilon > 0) || epsilon > 1e6 {
 		return fmt.Errorf("aggregate: set budget of %s on %s: %w: ε %v must be a positive number (at most 1e6)", bank, dataset, ErrSetting, epsilon)
 	}
+	if delta != 0 && !(delta > 0 && delta <= MaxDelta) {
+		return fmt.Errorf("aggregate: set budget of %s on %s: %w: δ %v must be above 0 and at most %g", bank, dataset, ErrSetting, delta, MaxDelta)
+	}
 	return l.db.Tx(ctx, func(tx *sql.Tx) error {
 		old, err := accountTx(ctx, tx, bank, dataset)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dp_budgets (bank, dataset, epsilon, set_by, set_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (bank, dataset) DO UPDATE SET epsilon = excluded.epsilon, set_by = excluded.set_by, set_at = excluded.set_at`,
-			bank, dataset, epsilon, actor, l.now().UnixNano()); err != nil {
+		newDelta := old.Delta
+		if delta != 0 {
+			newDelta = delta
+		}
+		var setDelta any // NULL: the ledger's δ
+		if delta != 0 {
+			setDelta = delta
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dp_budgets (bank, dataset, epsilon, delta, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (bank, dataset) DO UPDATE SET epsilon = excluded.epsilon, delta = COALESCE(excluded.delta, dp_budgets.delta),
+			set_by = excluded.set_by, set_at = excluded.set_at`,
+			bank, dataset, epsilon, setDelta, actor, l.now().UnixNano()); err != nil {
 			return err
 		}
 		_, err = l.log.AppendTx(ctx, tx, audit.Event{Kind: KindBudgetChange, Actor: actor, Subject: "bank " + bank + " dataset " + dataset,
 			Payload: map[string]any{"bank": bank, "dataset": dataset, "old_epsilon": old.Epsilon, "new_epsilon": epsilon,
-				"delta": old.Delta, "epsilon_spent": old.EpsilonSpent}})
+				"delta": newDelta, "old_delta": old.Delta, "epsilon_spent": old.EpsilonSpent}})
 		return err
 	})
 }
@@ -394,11 +422,13 @@ func (l *Ledger) RecordJob(ctx context.Context, id, bank, dataset string) (rho, 
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(rho), 0), COUNT(*) FROM dp_spends WHERE job_id = ?`, id).Scan(&rho, &n); err != nil {
 			return err
 		}
-		if delta, err = deltaTx(ctx, tx); err != nil {
+		a, err := accountTx(ctx, tx, bank, dataset)
+		if err != nil {
 			return err
 		}
+		delta = a.Delta
 		eps = sdk.RhoToEpsilon(rho, delta)
-		_, err := l.log.AppendTx(ctx, tx, audit.Event{Kind: KindPrivacySpend, Actor: "enclave", Subject: id,
+		_, err = l.log.AppendTx(ctx, tx, audit.Event{Kind: KindPrivacySpend, Actor: "enclave", Subject: id,
 			Payload: map[string]any{"bank": bank, "dataset": dataset, "queries": n, "rho": rho, "epsilon": eps, "delta": delta}})
 		return err
 	})

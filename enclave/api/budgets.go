@@ -26,9 +26,11 @@ type PrivacyBudgets struct {
 	MinCount int             `json:"min_count"`
 }
 
-// BudgetSetting is the body of PUT /v1/budgets/{bank}/{dataset}: the bank's total ε on the dataset.
+// BudgetSetting is the body of PUT /v1/budgets/{bank}/{dataset}: the bank's total ε on the dataset
+// and, when not zero, its δ (in (0, aggregate.MaxDelta]); zero keeps the budget's δ.
 type BudgetSetting struct {
 	Epsilon float64 `json:"epsilon"`
+	Delta   float64 `json:"delta,omitempty"`
 }
 
 // MinCountSetting is the body of PUT /v1/budgets/min-count: the threshold k below which a noisy
@@ -73,7 +75,7 @@ func (s *Server) setBudget(w http.ResponseWriter, r *http.Request, c *Caller) er
 		return err
 	}
 	bank, ds := r.PathValue("bank"), r.PathValue("dataset")
-	if err := s.e.Privacy.SetBudget(r.Context(), c.Name, bank, ds, b.Epsilon); err != nil {
+	if err := s.e.Privacy.SetBudgetDelta(r.Context(), c.Name, bank, ds, b.Epsilon, b.Delta); err != nil {
 		return err
 	}
 	a, err := s.e.Privacy.Account(r.Context(), bank, ds)

@@ -385,7 +385,12 @@ func (c *Client) Budgets(ctx context.Context, bank, dataset string) (api.Privacy
 // SetBudget sets bank's total privacy budget on dataset to epsilon and returns the pair's budget
 // (admin, steward; audited).
 func (c *Client) SetBudget(ctx context.Context, bank, dataset string, epsilon float64) (api.PrivacyBudget, error) {
-	body, err := json.Marshal(api.BudgetSetting{Epsilon: epsilon})
+	return c.SetBudgetDelta(ctx, bank, dataset, epsilon, 0)
+}
+
+// SetBudgetDelta is SetBudget that also sets the budget's δ; 0 keeps it.
+func (c *Client) SetBudgetDelta(ctx context.Context, bank, dataset string, epsilon, delta float64) (api.PrivacyBudget, error) {
+	body, err := json.Marshal(api.BudgetSetting{Epsilon: epsilon, Delta: delta})
 	if err != nil {
 		return api.PrivacyBudget{}, err
 	}
