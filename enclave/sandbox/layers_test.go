@@ -110,6 +110,10 @@ func TestLandlockAlone(t *testing.T) {
 		expect(t, spec, "errno EACCES", "unixsock", sock)
 	} else {
 		expect(t, spec, "ok connected", "unixsock", sock)
+		// The listener counts the connection in its own goroutine: give it a moment.
+		for deadline := time.Now().Add(5 * time.Second); conns.Load() == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if conns.Load() != 1 {
 			t.Errorf("planted socket saw %d connections, want 1", conns.Load())
 		}
