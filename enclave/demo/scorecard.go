@@ -68,7 +68,9 @@ func scorecardManifest(m *dataset.Manifest, bank string, plugin pluginstore.Dige
 		PurposeDetail: "small-business application scorecard, joint modeling lab",
 		Dataset:       manifest.Dataset{Name: m.Name, Version: fmt.Sprint(m.Version)},
 		Fields:        fields, Mode: sdk.ModeAggregate, Epsilon: &eps,
-		Model:  manifest.Model{Family: sdk.FamilyScorecard, Hyperparameters: map[string]any{"max_bins": 6.0, "max_features": 8.0}},
+		// max_abs: the plugin clips to the bound the outputs declare, so a rare extreme weight of
+		// evidence from a small, noisy bin does not make the gate refuse the whole scorecard.
+		Model:  manifest.Model{Family: sdk.FamilyScorecard, Hyperparameters: map[string]any{"max_bins": 6.0, "max_features": 8.0, "max_abs": 20.0}},
 		Plugin: plugin.String(), Labels: labels,
 		Outputs: manifest.Outputs{Scorecard: &manifest.ScorecardOutput{MaxBins: 8, MaxAbs: 20, PDO: 20, BaseScore: 600, BaseOdds: 50},
 			Scores: &manifest.ScoresOutput{}, Metrics: &manifest.MetricsOutput{Names: []string{"auc", "ks"}}},

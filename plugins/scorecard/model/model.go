@@ -75,6 +75,11 @@ type Hyperparameters struct {
 	// CorrShare is the share spent on the pairwise count tables the Newton steps' cross terms come
 	// from (default 0.1).
 	CorrShare float64 `json:"corr_share"`
+	// MaxAbs, when above 0, bounds every weight of evidence, coefficient and the intercept of the
+	// released scorecard to [−MaxAbs, MaxAbs]: set it to the manifest's outputs.scorecard.max_abs so
+	// that a rare extreme value from a small, noisy bin is clipped here instead of refused by the
+	// gate. The number clipped is logged. Default 0: nothing is clipped.
+	MaxAbs float64 `json:"max_abs"`
 }
 
 // DefaultHyperparameters returns the defaults.
@@ -84,7 +89,7 @@ func DefaultHyperparameters() Hyperparameters {
 }
 
 func (h Hyperparameters) check() error {
-	ok := (h.Method == binning.MonotoneWoE || h.Method == binning.ChiMerge) && h.MaxBins >= 2 && h.MaxBins <= 64 &&
+	ok := (h.Method == binning.MonotoneWoE || h.Method == binning.ChiMerge) && h.MaxBins >= 2 && h.MaxBins <= 64 && h.MaxAbs >= 0 &&
 		h.FineBins >= 2 && h.FineBins <= 256 && h.MinBinShare >= 0 && h.MinBinShare < 0.5 && h.MinIV >= 0 && h.MaxFeatures >= 1 && h.Lambda >= 0 && h.Steps >= 1 && h.Steps <= 100 && h.MaxStep > 0 &&
 		h.EdgeShare > 0 && h.HistShare > 0 && h.CorrShare > 0 && h.EdgeShare+h.HistShare+h.CorrShare < 1
 	if !ok {
@@ -127,7 +132,11 @@ func (*Model) Train(ctx context.Context, in *sdk.TrainInput) (*sdk.Output, error
 	if err != nil {
 		return nil, err
 	}
-	in.Log.Info("fitted", "characteristics", len(f.Bins), "epsilon_spent", f.EpsilonSpent)
+	clipped := 0
+	if hp.MaxAbs > 0 {
+		clipped = f.clip(hp.MaxAbs)
+	}
+	in.Log.Info("fitted", "characteristics", len(f.Bins), "epsilon_spent", f.EpsilonSpent, "clipped", clipped)
 	out := f.Output(in.Features)
 	out.Metrics = map[string]float64{"characteristics": float64(len(f.Bins)), "epsilon_spent": f.EpsilonSpent}
 	return out, nil
@@ -486,6 +495,26 @@ func (f *Fitted) Output(features []string) *sdk.Output {
 		out.Weights.Values = append(out.Weights.Values, f.Coef[j])
 	}
 	return out
+}
+
+// clip bounds every weight of evidence, coefficient and the intercept to [−bound, bound] and returns
+// how many it changed.
+func (f *Fitted) clip(bound float64) int {
+	n := 0
+	c := func(v *float64) {
+		if w := math.Max(-bound, math.Min(bound, *v)); w != *v {
+			*v, n = w, n+1
+		}
+	}
+	c(&f.Intercept)
+	for j, bn := range f.Bins {
+		c(&f.Coef[j])
+		for i := range bn.Bins {
+			c(&bn.Bins[i].WoE)
+		}
+		c(&bn.Missing.WoE)
+	}
+	return n
 }
 
 // Margin returns the log-odds of a bad for row x of the job's features.
