@@ -22,6 +22,7 @@ func newDemoCmd() *cobra.Command {
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of the synthetic data")
 	f.StringVar(&cfg.Dir, "keep", "", "work in this folder (new or empty) and keep it, instead of a temporary one")
 	f.IntVar(&cfg.Iterations, "iterations", 10, "iterations of the encrypted training")
+	f.Float64Var(&cfg.ScorecardEpsilon, "scorecard-epsilon", demo.DefaultScorecardEpsilon, "privacy budget ε of the aggregate-mode scorecard job (at most 8)")
 	f.BoolVar(&cfg.AllowWeakerSandbox, "allow-weaker-sandbox", false, "DEVELOPMENT ONLY: run the plugin with the sandbox layers this machine offers when the strict sandbox cannot start")
 	return cmd
 }

@@ -43,6 +43,9 @@ type Config struct {
 	// AllowWeakerSandbox runs the plugin with the sandbox layers this machine offers when the strict
 	// sandbox cannot start (not root, no Landlock, …): for development only.
 	AllowWeakerSandbox bool
+	// ScorecardEpsilon is the privacy budget of the aggregate-mode scorecard job (at most 8).
+	// Default DefaultScorecardEpsilon.
+	ScorecardEpsilon float64
 	// PluginBinary is a static executable of plugins/helr to upload; when empty the demo uses the
 	// insitu binary itself if it is static, and otherwise builds plugins/helr with the Go toolchain.
 	PluginBinary string
@@ -95,6 +98,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	}
 	if cfg.Iterations == 0 {
 		cfg.Iterations = 10
+	}
+	if cfg.ScorecardEpsilon == 0 {
+		cfg.ScorecardEpsilon = DefaultScorecardEpsilon
 	}
 	res := &Result{}
 	dir := cfg.Dir

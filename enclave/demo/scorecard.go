@@ -20,8 +20,8 @@ import (
 	"insitu/plugins/sdk"
 )
 
-// scorecardEpsilon is the privacy budget the demo's scorecard job asks for.
-const scorecardEpsilon = 2.0
+// DefaultScorecardEpsilon is the privacy budget the demo's scorecard job asks for.
+const DefaultScorecardEpsilon = 2.0
 
 // scorecardFields are the fields of the demo's scorecard job: counts and amounts that are never
 // negative, kept in their own units (clipped below at 0 only) so that the points table reads as a
@@ -50,7 +50,7 @@ type ScorecardResult struct {
 }
 
 // scorecardManifest is the bank's scorecard job in aggregate mode.
-func scorecardManifest(m *dataset.Manifest, bank string, plugin pluginstore.Digest, labels string) (*manifest.Manifest, error) {
+func scorecardManifest(m *dataset.Manifest, bank string, plugin pluginstore.Digest, labels string, eps float64) (*manifest.Manifest, error) {
 	zero := 0.0
 	var fields []manifest.Field
 	for _, key := range scorecardFields {
@@ -62,7 +62,6 @@ func scorecardManifest(m *dataset.Manifest, bank string, plugin pluginstore.Dige
 			fields = append(fields, manifest.Field{Key: key, Steps: []features.Step{{Impute: imp}, {Clip: &features.Clip{Min: &zero}}}})
 		}
 	}
-	eps := scorecardEpsilon
 	mf := &manifest.Manifest{
 		Format: manifest.FormatV1, Bank: bank, Purpose: "model_development",
 		PurposeDetail: "small-business application scorecard, joint modeling lab",
@@ -100,7 +99,7 @@ func scorecardJob(ctx context.Context, e *enclave.Enclave, p *parties, m *datase
 	if err != nil {
 		return err
 	}
-	mf, err := scorecardManifest(m, p.bank.Name, info.Digest, labels)
+	mf, err := scorecardManifest(m, p.bank.Name, info.Digest, labels, cfg.ScorecardEpsilon)
 	if err != nil {
 		return err
 	}
@@ -115,7 +114,7 @@ func scorecardJob(ctx context.Context, e *enclave.Enclave, p *parties, m *datase
 	sr := &ScorecardResult{Job: j.ID}
 	res.Scorecard = sr
 	fmt.Fprintf(w, "      plugin scorecard uploaded: %s; job %s: mode aggregate, family scorecard, %d fields in their own units, ε = %g\n",
-		info.Digest, j.ID, len(mf.Fields), scorecardEpsilon)
+		info.Digest, j.ID, len(mf.Fields), cfg.ScorecardEpsilon)
 	rv, err := e.Review(ctx, j.ID)
 	if err != nil {
 		return err
@@ -171,7 +170,7 @@ func scorecardJob(ctx context.Context, e *enclave.Enclave, p *parties, m *datase
 	writePoints(w, b.Scorecard, 4)
 	fmt.Fprintf(w, "      held-out test (%d subjects): scorecard from noisy aggregates  AUC %.4f  KS %.4f\n", run.Cohort.Test, b.Metrics["auc"], b.Metrics["ks"])
 	fmt.Fprintf(w, "      privacy: the job spent ε %.3f of its %g (δ = %g, stated in the receipt); %s has ε %.3g left of %g on %s\n",
-		sr.EpsilonSpent, scorecardEpsilon, acct.Delta, p.bank.Name, sr.EpsilonLeft, acct.Epsilon, m.Name)
+		sr.EpsilonSpent, cfg.ScorecardEpsilon, acct.Delta, p.bank.Name, sr.EpsilonLeft, acct.Epsilon, m.Name)
 	return nil
 }
 
